@@ -1,0 +1,3 @@
+from corpustune.cli import main
+
+main()

@@ -1,0 +1,52 @@
+"""`corpustune inspect PATH`: what a corpus holds and what would be skipped or rejected."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from corpustune.cli.options import Format, IdField, TextField, TitleField, corpus_spec, print_table
+from corpustune.data.inspect import inspect_corpus
+
+
+def command(
+    path: Annotated[Path, typer.Argument(help="Corpus file or folder.")],
+    form: Format = "auto",
+    id_field: IdField = None,
+    title_field: TitleField = "title",
+    text_field: TextField = "text",
+    tokenizer: Annotated[
+        str | None, typer.Option(help="Model whose tokenizer counts tokens (alias, path or hub id); 'none' to skip.")
+    ] = "minilm",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Print passage counts, length percentiles (characters and tokens) and skipped/rejected records."""
+    loaded = None
+    if tokenizer and tokenizer.lower() != "none":
+        from transformers import AutoTokenizer
+
+        from corpustune.models import resolve_model
+
+        loaded = AutoTokenizer.from_pretrained(resolve_model(tokenizer))
+    summary = inspect_corpus(corpus_spec(path, form, id_field, title_field, text_field), loaded)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    print(f"{summary['path']}: {summary['passages']:,} passages")
+    if summary["skipped_empty"]:
+        print(
+            f"skipped: {summary['skipped_empty']:,} records with empty text "
+            f"(first: {', '.join(summary['skipped_empty_examples'])})"
+        )
+    else:
+        print("skipped: none")
+    print(f"rejected: {summary['rejected'] or 'none'}")
+    lengths = [(unit, summary[unit]) for unit in ("characters", "tokens") if summary.get(unit)]
+    if lengths:
+        keys = [k for k in lengths[0][1] if k.startswith("p")] + ["mean", "max"]
+        print_table(["length"] + keys, [[unit] + [f"{stats[k]:,.0f}" for k in keys] for unit, stats in lengths])
+    if summary["rejected"]:
+        raise typer.Exit(1)

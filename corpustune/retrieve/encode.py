@@ -1,0 +1,129 @@
+"""Encoding texts with any sentence-transformers model, fast and cached.
+
+Differences from `SentenceTransformer.encode`, all exact (the same embeddings up to float
+rounding): identical texts are encoded once; texts are sorted by *token* length, not characters;
+batches are cut by a token budget, so short texts go in larger batches and a batch of texts of
+equal length needs no padding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from corpustune.data.atomic import atomic_open
+from corpustune.models import resolve_model
+from corpustune.models.resolve import cache_dir
+
+
+def load_encoder(
+    name: str,
+    *,
+    device: str | None = None,
+    max_seq_length: int | None = None,
+    trust_remote_code: bool = False,
+):
+    """Load a sentence-transformers model from an alias, a local path or a hub id."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(resolve_model(name), device=device, trust_remote_code=trust_remote_code)
+    if max_seq_length is not None:
+        model.max_seq_length = max_seq_length
+    return model
+
+
+def token_lengths(model, texts: Sequence[str], prompt: str = "") -> np.ndarray:
+    """Number of tokens of each (prompt + text) after truncation; shape (n,), int64."""
+    encoded = model.tokenizer(
+        [prompt + t for t in texts],
+        truncation=True,
+        max_length=model.max_seq_length,
+        add_special_tokens=True,
+    )["input_ids"]
+    return np.fromiter((len(ids) for ids in encoded), dtype=np.int64, count=len(texts))
+
+
+def encode(
+    model,
+    texts: Sequence[str],
+    *,
+    prompt: str = "",
+    tokens_per_batch: int = 8192,
+    normalize: bool | None = None,
+    show_progress: bool = False,
+    description: str = "encoding",
+) -> np.ndarray:
+    """Embed `texts` with `model`; returns float32 (len(texts), dim), in input order.
+
+    `tokens_per_batch` bounds batch size x padded length. `normalize` defaults to the model's
+    own similarity: unit vectors for cosine, raw for dot product.
+    """
+    if normalize is None:
+        normalize = model.similarity_fn_name == "cosine"
+    unique_texts, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+    lengths = token_lengths(model, unique_texts, prompt)
+    order = np.argsort(-lengths, kind="stable")
+    embeddings = np.empty((len(unique_texts), model.get_embedding_dimension()), dtype=np.float32)
+    model.eval()
+    progress = tqdm(total=len(unique_texts), desc=description, unit="text", disable=not show_progress)
+    start = 0
+    with torch.inference_mode():
+        while start < len(order):
+            size = max(1, tokens_per_batch // int(lengths[order[start]]))
+            batch = order[start : start + size]
+            features = model.preprocess([unique_texts[i] for i in batch], prompt=prompt or None)
+            features = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+            vectors = model(features)["sentence_embedding"].float()
+            if normalize:
+                vectors = torch.nn.functional.normalize(vectors, dim=-1)
+            embeddings[batch] = vectors.cpu().numpy()
+            progress.update(len(batch))
+            start += size
+    progress.close()
+    return embeddings[inverse]
+
+
+def model_fingerprint(model) -> str:
+    """sha256 over the model's weights, architecture and tokenizer settings: two models with the
+    same fingerprint embed identically."""
+    digest = hashlib.sha256(repr(model).encode())
+    digest.update(str(model.max_seq_length).encode())
+    digest.update(str(model.tokenizer.init_kwargs.get("name_or_path", "")).encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def texts_digest(texts: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+class EmbeddingCache:
+    """Embeddings of whole text lists on disk, keyed by model fingerprint + prompt + text hash."""
+
+    def __init__(self, folder: str | os.PathLike | None = None):
+        self.folder = Path(folder) if folder is not None else cache_dir() / "embeddings"
+
+    def encode(self, model, texts: Sequence[str], *, prompt: str = "", **kwargs) -> np.ndarray:
+        """Like `encode`, but reads the result from the cache when the same request was made before."""
+        key = hashlib.sha256(
+            f"{model_fingerprint(model)}|{prompt}|{kwargs.get('normalize')}|{texts_digest(texts)}".encode()
+        ).hexdigest()
+        path = self.folder / f"{key[:32]}.npy"
+        if path.exists():
+            return np.load(path)
+        embeddings = encode(model, texts, prompt=prompt, **kwargs)
+        with atomic_open(path, "wb") as handle:
+            np.save(handle, embeddings)
+        return embeddings

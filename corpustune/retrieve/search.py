@@ -1,0 +1,129 @@
+"""Retrievers over one corpus behind one small interface: `run(query_ids, query_texts, k) -> Run`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from corpustune.data.records import Passage
+from corpustune.retrieve import Run
+from corpustune.retrieve.bm25 import BM25Index
+from corpustune.retrieve.dense import exact_top_k, faiss_top_k, to_run
+from corpustune.retrieve.encode import EmbeddingCache, encode, load_encoder
+from corpustune.retrieve.fusion import reciprocal_rank_fusion, truncate
+
+
+class DenseSettings(BaseModel):
+    """How a sentence-transformers model embeds queries and passages."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = "minilm"
+    query_prompt: str = ""
+    passage_prompt: str = ""
+    max_seq_length: int | None = None
+    tokens_per_batch: int = 8192
+    search: Literal["exact", "faiss"] = "exact"
+    trust_remote_code: bool = False
+
+
+class RetrieverSettings(BaseModel):
+    """Which first-stage retriever to use: dense, BM25, or both fused by reciprocal rank fusion."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["dense", "bm25", "hybrid"] = "dense"
+    dense: DenseSettings = DenseSettings()
+    bm25_language: str | None = "english"
+    rrf_k: float = 60.0
+
+
+class Retriever(Protocol):
+    name: str
+
+    def run(self, query_ids: Sequence[str], query_texts: Sequence[str], k: int) -> Run: ...
+
+
+class DenseRetriever:
+    """Exact inner-product search over passage embeddings (cached on disk per model + texts)."""
+
+    def __init__(
+        self,
+        passages: Sequence[Passage],
+        settings: DenseSettings,
+        *,
+        model=None,
+        cache: EmbeddingCache | None = None,
+        show_progress: bool = False,
+    ):
+        self.name = f"dense:{settings.model}"
+        self.settings = settings
+        self.model = model or load_encoder(
+            settings.model, max_seq_length=settings.max_seq_length, trust_remote_code=settings.trust_remote_code
+        )
+        self.passage_ids = [p.id for p in passages]
+        texts = [p.full_text() for p in passages]
+        options = dict(
+            prompt=settings.passage_prompt,
+            tokens_per_batch=settings.tokens_per_batch,
+            show_progress=show_progress,
+            description="encoding passages",
+        )
+        self.passage_embeddings = (cache.encode(self.model, texts, **options) if cache else encode(self.model, texts, **options))
+        self._show_progress = show_progress
+
+    def encode_queries(self, query_texts: Sequence[str]):
+        return encode(
+            self.model,
+            query_texts,
+            prompt=self.settings.query_prompt,
+            tokens_per_batch=self.settings.tokens_per_batch,
+            show_progress=self._show_progress,
+            description="encoding queries",
+        )
+
+    def run(self, query_ids: Sequence[str], query_texts: Sequence[str], k: int) -> Run:
+        search = exact_top_k if self.settings.search == "exact" else faiss_top_k
+        scores, indices = search(self.encode_queries(query_texts), self.passage_embeddings, k)
+        return to_run(query_ids, self.passage_ids, scores, indices)
+
+
+class BM25Retriever:
+    def __init__(self, passages: Sequence[Passage], language: str | None = "english"):
+        self.name = "bm25"
+        self.index = BM25Index(passages, language=language)
+
+    def run(self, query_ids: Sequence[str], query_texts: Sequence[str], k: int) -> Run:
+        return self.index.run(query_ids, query_texts, k)
+
+
+class FusedRetriever:
+    """Reciprocal rank fusion of several retrievers, each asked for `k` passages."""
+
+    def __init__(self, retrievers: Sequence[Retriever], rrf_k: float = 60.0):
+        self.name = "rrf(" + ",".join(r.name for r in retrievers) + ")"
+        self.retrievers = list(retrievers)
+        self.rrf_k = rrf_k
+
+    def run(self, query_ids: Sequence[str], query_texts: Sequence[str], k: int) -> Run:
+        runs = [r.run(query_ids, query_texts, k) for r in self.retrievers]
+        return truncate(reciprocal_rank_fusion(runs, k=self.rrf_k), k)
+
+
+def build_retriever(
+    passages: Sequence[Passage],
+    settings: RetrieverSettings,
+    *,
+    model=None,
+    cache: EmbeddingCache | None = None,
+    show_progress: bool = False,
+) -> Retriever:
+    """The retriever that `settings` describe; `model` reuses an already loaded encoder."""
+    if settings.kind == "bm25":
+        return BM25Retriever(passages, settings.bm25_language)
+    dense = DenseRetriever(passages, settings.dense, model=model, cache=cache, show_progress=show_progress)
+    if settings.kind == "dense":
+        return dense
+    return FusedRetriever([BM25Retriever(passages, settings.bm25_language), dense], settings.rrf_k)
