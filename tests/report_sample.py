@@ -18,9 +18,9 @@ def sample_report_data(model_path: str = "runs/demo/model") -> ReportData:
     evaluations = [EvalSet(name="scifact test", source="human", num_queries=300, results=_results(0.045))]
     evaluations += [EvalSet(name="held-out synthetic", source="synthetic", query_type=kind, num_queries=100,
                             results=_results(0.02 * index)) for index, kind in enumerate(TYPES)]
-    training = [TrainingCurves(arm=arm, train=[TrainPoint(step=s, train_loss=2.0 / (1 + s) + offset) for s in range(40)],
-                               dev=[DevPoint(epoch=e, dev_loss=1.0 / e + offset) for e in range(1, 6)],
-                               best="epoch 5")
+    training = [TrainingCurves(arm=arm, best="epoch 5",
+                               train=[TrainPoint(step=s, train_loss=2.0 / (1 + s) + offset) for s in range(40)],
+                               dev=[DevPoint(epoch=e, dev_loss=1.0 / e + offset) for e in range(1, 6)])
                 for arm, offset in (("combined", 0.0), ("infonce", 0.2), ("listwise", 0.1))]
     filters = [FilterCount(stage="generate", filter="empty or unparsable", query_type=kind, kept=95, dropped=5)
                for kind in TYPES]

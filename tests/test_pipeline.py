@@ -222,3 +222,57 @@ def test_config_is_saved_atomically_and_reads_back(tmp_path):
 def test_invalid_pipelines_are_rejected(tmp_path, stages, message):
     with pytest.raises(ValueError, match=message):
         Pipeline(tmp_path, stages)
+
+
+KILLABLE_PIPELINE = '''
+import os, signal, sys
+from pathlib import Path
+from corpustune.pipeline import Pipeline, Stage, StageResult
+
+run_dir, kill_in = Path(sys.argv[1]), sys.argv[2]
+
+def make(name, upstream):
+    def stage(run_dir, settings, inputs):
+        with open(run_dir / "calls.log", "a") as log:
+            log.write(name + "\\n")
+        previous = (run_dir / upstream / "out.txt").read_text() if upstream else ""
+        (run_dir / name / "out.txt").write_text(previous + name)
+        if name == kill_in:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return StageResult([f"{name}/out.txt"])
+    return stage
+
+Pipeline(run_dir, [Stage("a", make("a", None)), Stage("b", make("b", "a"), after=("a",)),
+                   Stage("c", make("c", "b"), after=("b",))]).run()
+'''
+
+
+def test_sigkill_midway_then_rerun_finishes_without_redoing_finished_stages(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script, run_dir = tmp_path / "pipeline.py", tmp_path / "run"
+    script.write_text(KILLABLE_PIPELINE)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    killed = subprocess.run([sys.executable, str(script), str(run_dir), "b"], env=env, capture_output=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    assert read_done(run_dir, "a") is not None and read_done(run_dir, "b") is None
+    finished = subprocess.run([sys.executable, str(script), str(run_dir), "none"], env=env, capture_output=True,
+                              text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    assert (run_dir / "calls.log").read_text().split() == ["a", "b", "b", "c"]
+    assert (run_dir / "c" / "out.txt").read_text() == "abc"
+
+
+def test_report_timings_come_from_the_run_and_keep_the_computed_time(tmp_path, data_file):
+    from corpustune.report import stage_timings
+
+    run_dir, calls = tmp_path / "run", Counter()
+    _run(run_dir, _toy_stages(data_file, calls))
+    first = {t.stage: t.seconds for t in stage_timings(run_dir)}
+    _run(run_dir, _toy_stages(data_file, calls))
+    again = stage_timings(run_dir)
+    assert [(t.stage, t.status) for t in again] == [("source", "skipped"), ("power", "skipped"), ("total", "skipped")]
+    assert {t.stage: t.seconds for t in again} == first == {
+        name: read_done(run_dir, name).seconds for name in ("source", "power", "total")}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpustune.data.atomic import atomic_open, write_text_atomic
+from corpustune.report.collect import stage_timings
 from corpustune.report.html import render_html
 from corpustune.report.markdown import render_markdown
 from corpustune.report.plots import loss_figure, metrics_figure
@@ -48,5 +49,5 @@ def write_report(run_dir: str | os.PathLike, data: ReportData) -> ReportPaths:
 
 __all__ = [
     "DevPoint", "EvalSet", "FilterCount", "ModelInfo", "QueryExample", "ReportData", "ReportPaths",
-    "StageTiming", "TrainPoint", "TrainingCurves", "load_report_data", "write_report",
+    "StageTiming", "TrainPoint", "TrainingCurves", "load_report_data", "stage_timings", "write_report",
 ]
