@@ -215,7 +215,8 @@ def test_config_is_saved_atomically_and_reads_back(tmp_path):
 @pytest.mark.parametrize("stages, message", [
     ([Stage("a", print), Stage("a", print)], "used twice"),
     ([Stage("a", print, after=("b",)), Stage("b", print)], "not an earlier stage"),
-    ([Stage("a", print), Stage("b", print, folder="a")], "used by another stage"),
+    ([Stage("a", print), Stage("b", print, folder="a")], "overlaps"),
+    ([Stage("a", print, folder="x"), Stage("b", print, folder="x/y")], "overlaps"),
     ([Stage("a", print, folder="..")], "relative sub-folder"),
     ([Stage("a", print), Stage("b", print, after=("a",), inputs={"a": "h"})], "clash"),
 ])
@@ -276,3 +277,25 @@ def test_report_timings_come_from_the_run_and_keep_the_computed_time(tmp_path, d
     assert [(t.stage, t.status) for t in again] == [("source", "skipped"), ("power", "skipped"), ("total", "skipped")]
     assert {t.stage: t.seconds for t in again} == first == {
         name: read_done(run_dir, name).seconds for name in ("source", "power", "total")}
+
+
+def test_a_second_concurrent_run_is_refused(tmp_path, data_file):
+    from corpustune.errors import CorpustuneError
+    from corpustune.pipeline.runner import run_lock
+
+    run_dir, calls = tmp_path / "run", Counter()
+    run_dir.mkdir()
+    with run_lock(run_dir):
+        with pytest.raises(CorpustuneError, match="another corpustune process"):
+            _run(run_dir, _toy_stages(data_file, calls))
+    assert calls == Counter()
+    _run(run_dir, _toy_stages(data_file, calls))
+    assert calls == Counter(source=1, power=1, total=1)
+
+
+@pytest.mark.parametrize("result, message", [(None, "must return a StageResult"),
+                                             (StageResult(["../elsewhere"]), "inside the run folder")])
+def test_bad_stage_results_fail_without_a_done_marker(tmp_path, result, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        Pipeline(tmp_path, [Stage("a", lambda run_dir, settings, inputs: result)], echo=lambda line: None).run()
+    assert read_done(tmp_path, "a") is None

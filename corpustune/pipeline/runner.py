@@ -5,6 +5,7 @@ config object as given, `inputs` maps input names to hashes (external inputs suc
 plus one entry per upstream stage: that stage's outputs digest). Because downstream inputs
 include upstream output hashes, a changed setting reruns its stage and everything whose inputs
 then change, but nothing upstream. A stage that raises (or is killed) leaves no DONE marker.
+The stage's folder exists when it runs; the run folder is locked against a second concurrent run.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,10 +23,12 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from corpustune.data.atomic import write_json_atomic
+from corpustune.errors import CorpustuneError
 from corpustune.pipeline import artifacts
 from corpustune.pipeline.fingerprint import settings_dict, stage_fingerprint
 
 TIMINGS_FILE = "timings.json"
+LOCK_FILE = ".lock"
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,32 @@ class StageOutcome:
     record: artifacts.StageRecord
 
 
+def _plain_relative(path: str) -> bool:
+    parts = Path(path).parts
+    return bool(parts) and not Path(path).is_absolute() and not any(p in (".", "..") for p in parts)
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `RUN/.lock` so two runs cannot interleave in one folder; the OS
+    releases it when the process dies. No-op where `fcntl` is missing (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(run_dir / LOCK_FILE, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CorpustuneError(f"another corpustune process is running in {run_dir}; wait for it to "
+                                  "finish or stop it, then run again") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def format_seconds(seconds: float) -> str:
     """12.3 s / 4 min 05 s / 1 h 02 min."""
     if seconds < 60:
@@ -92,16 +122,18 @@ class Pipeline:
 
     def _validate(self) -> None:
         seen: set[str] = set()
-        folders: set[str] = set()
+        folders: set[Path] = set()
         for stage in self.stages:
             if stage.name in seen:
                 raise ValueError(f"stage name {stage.name!r} is used twice; stage names must be unique")
-            parts = Path(stage.marker_folder).parts
-            if not parts or Path(stage.marker_folder).is_absolute() or any(p in (".", "..") for p in parts):
+            folder = Path(stage.marker_folder)
+            if not _plain_relative(stage.marker_folder):
                 raise ValueError(f"stage {stage.name!r}: folder {stage.marker_folder!r} must be a plain "
                                  "relative sub-folder of the run folder")
-            if stage.marker_folder in folders:
-                raise ValueError(f"stage {stage.name!r}: folder {stage.marker_folder!r} is used by another stage")
+            # A stage's folder may be discarded when its settings change, so none may hold another's.
+            if any(folder == other or other in folder.parents or folder in other.parents for other in folders):
+                raise ValueError(f"stage {stage.name!r}: folder {stage.marker_folder!r} overlaps the folder "
+                                 "of another stage")
             for upstream in stage.after:
                 if upstream not in seen:
                     raise ValueError(f"stage {stage.name!r} depends on {upstream!r}, which is not an earlier stage")
@@ -109,12 +141,16 @@ class Pipeline:
             if clash:
                 raise ValueError(f"stage {stage.name!r}: input names {sorted(clash)} clash with upstream stage names")
             seen.add(stage.name)
-            folders.add(stage.marker_folder)
+            folders.add(folder)
 
     def run(self) -> dict[str, StageOutcome]:
         """Run every stage in order; returns outcomes by name. Re-raises a stage's exception after
         recording it as failed in `RUN/timings.json`."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        with run_lock(self.run_dir):
+            return self._run_all()
+
+    def _run_all(self) -> dict[str, StageOutcome]:
         outcomes: dict[str, StageOutcome] = {}
         timings: list[dict[str, Any]] = []
         for index, stage in enumerate(self.stages, start=1):
@@ -161,6 +197,12 @@ class Pipeline:
         begin = time.perf_counter()
         result = stage.run(self.run_dir, stage.settings, dict(inputs))
         seconds = time.perf_counter() - begin
+        if not isinstance(result, StageResult):
+            raise TypeError(f"stage {stage.name!r} returned {type(result).__name__}; it must return a StageResult")
+        outside = [path for path in result.outputs if not _plain_relative(path)]
+        if outside:
+            raise ValueError(f"stage {stage.name!r}: outputs {outside} must be paths inside the run folder, "
+                             "relative to it")
         record = artifacts.StageRecord(
             stage=stage.name, fingerprint=fingerprint, version=stage.version,
             settings=settings_dict(stage.settings), inputs=inputs,
