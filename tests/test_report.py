@@ -12,7 +12,7 @@ from PIL import Image
 
 from corpustune.errors import InputError
 from corpustune.report import DevPoint, EvalSet, ReportData, load_report_data, write_report
-from corpustune.report.tables import metrics_table
+from corpustune.report.tables import metrics_tables
 from tests.report_sample import HOSTILE, sample_report_data
 
 DATA_URI = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
@@ -24,19 +24,19 @@ def png_size(png: bytes) -> tuple[int, int]:
     return struct.unpack(">II", png[16:24])
 
 
-def test_metrics_table_shows_every_value_x100_and_the_tuned_gain():
+def test_metrics_tables_show_every_value_x100_and_the_tuned_gain():
     data = sample_report_data()
-    table = metrics_table(data)
     arms = ["base", "tuned", "infonce", "listwise", "combined"]
     assert data.arms() == arms and data.measures() == ["nDCG@10", "R@100"]
-    for evaluation, row in zip(data.evaluations, table.rows):
-        assert row[0] == evaluation.label and row[1] == str(evaluation.num_queries)
-        expected = []
-        for measure in ("nDCG@10", "R@100"):
+    tables = metrics_tables(data)
+    assert list(tables) == ["nDCG@10", "R@100"]
+    for measure, table in tables.items():
+        assert table.header == ["evaluation", "queries", "base", "tuned", "InfoNCE only", "listwise only",
+                                "listwise + InfoNCE", "tuned - base"]
+        for evaluation, row in zip(data.evaluations, table.rows, strict=True):
             values = [evaluation.results[arm][measure] for arm in arms]
-            expected += [f"{100 * v:.2f}" for v in values]
-            expected.append(f"{100 * (values[1] - values[0]):+.2f}")
-        assert row[2:] == expected
+            assert row == [evaluation.label, str(evaluation.num_queries)] + [f"{100 * v:.2f}" for v in values] + [
+                f"{100 * (values[1] - values[0]):+.2f}"]
 
 
 def test_html_is_self_contained_with_two_png_figures(tmp_path):

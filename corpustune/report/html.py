@@ -8,7 +8,7 @@ import base64
 from html import escape
 
 from corpustune.report.schema import ReportData
-from corpustune.report.tables import (Table, examples_table, filters_table, metrics_table, settings_table,
+from corpustune.report.tables import (Table, examples_table, filters_table, metrics_tables, settings_table,
                                       timings_table)
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'none'"
@@ -55,7 +55,11 @@ def render_html(data: ReportData, metrics_png: bytes | None, loss_png: bytes | N
                  "passages' own queries.</p>")
     if metrics_png is not None:
         parts.append(image_tag(metrics_png, "bar chart of retrieval metrics per evaluation set and model"))
-    parts.append(table_html(metrics_table(data), "no evaluation results"))
+    for measure, table in metrics_tables(data).items():
+        parts.append(f"<h3>{escape(measure)} x 100</h3>")
+        parts.append(table_html(table, ""))
+    if not data.evaluations:
+        parts.append('<p class="empty">no evaluation results</p>')
     parts.append("<h2>Training</h2>")
     if loss_png is not None:
         parts.append(image_tag(loss_png, "training and dev loss curves"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from corpustune.report.schema import ReportData
-from corpustune.report.tables import (Table, examples_table, filters_table, metrics_table, settings_table,
+from corpustune.report.tables import (Table, examples_table, filters_table, metrics_tables, settings_table,
                                       timings_table)
 
 
@@ -38,7 +38,11 @@ def render_markdown(data: ReportData, metrics_image: str | None, loss_image: str
                  "passages' own queries.")
     if metrics_image:
         parts.append(f"![retrieval metrics per evaluation set and model]({metrics_image})")
-    parts.append(table_md(metrics_table(data), "no evaluation results"))
+    for measure, table in metrics_tables(data).items():
+        parts.append(f"### {md_cell(measure)} x 100")
+        parts.append(table_md(table, ""))
+    if not data.evaluations:
+        parts.append("_no evaluation results_")
     parts.append("## Training")
     parts.append(f"![training and dev loss curves]({loss_image})" if loss_image else "_no training curves recorded_")
     parts += [f"{md_cell(c.arm)}: best checkpoint {md_cell(c.best)}" for c in data.training if c.best]

@@ -20,26 +20,24 @@ def _points(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.2f}"
 
 
-def metrics_table(data: ReportData) -> Table:
-    """Rows: evaluation sets. Columns: per measure, each arm x100, then tuned - base if both exist."""
-    arms, measures = data.arms(), data.measures()
+def metrics_tables(data: ReportData) -> dict[str, Table]:
+    """One table per measure. Rows: evaluation sets. Columns: each arm x100, then tuned - base."""
+    arms = data.arms()
     with_delta = "tuned" in arms and "base" in arms
-    header = ["evaluation", "queries"]
-    for measure in measures:
-        header += [f"{measure} {ARM_LABELS.get(arm, arm)}" for arm in arms]
-        if with_delta:
-            header.append(f"{measure} tuned - base")
-    rows = []
-    for evaluation in data.evaluations:
-        row = [evaluation.label, str(evaluation.num_queries)]
-        for measure in measures:
+    header = ["evaluation", "queries"] + [ARM_LABELS.get(arm, arm) for arm in arms]
+    header += ["tuned - base"] if with_delta else []
+    tables = {}
+    for measure in data.measures():
+        rows = []
+        for evaluation in data.evaluations:
             values = {arm: evaluation.results.get(arm, {}).get(measure) for arm in arms}
-            row += [_points(values[arm]) for arm in arms]
+            row = [evaluation.label, str(evaluation.num_queries)] + [_points(values[arm]) for arm in arms]
             if with_delta:
                 base, tuned = values["base"], values["tuned"]
                 row.append("" if base is None or tuned is None else f"{100 * (tuned - base):+.2f}")
-        rows.append(row)
-    return Table(header, rows, frozenset(range(1, len(header))))
+            rows.append(row)
+        tables[measure] = Table(header, rows, frozenset(range(1, len(header))))
+    return tables
 
 
 def filters_table(data: ReportData) -> Table:
