@@ -1,0 +1,222 @@
+"""Run stages in order, skipping those whose fingerprint and outputs are unchanged.
+
+A stage is a callable `(run_dir, settings, inputs) -> StageResult`: `settings` is the stage's
+config object as given, `inputs` maps input names to hashes (external inputs such as the corpus,
+plus one entry per upstream stage: that stage's outputs digest). Because downstream inputs
+include upstream output hashes, a changed setting reruns its stage and everything whose inputs
+then change, but nothing upstream. A stage that raises (or is killed) leaves no DONE marker.
+The stage's folder exists when it runs; the run folder is locked against a second concurrent run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from corpustune.data.atomic import write_json_atomic
+from corpustune.errors import CorpustuneError
+from corpustune.pipeline import artifacts
+from corpustune.pipeline.fingerprint import settings_dict, stage_fingerprint
+
+TIMINGS_FILE = "timings.json"
+LOCK_FILE = ".lock"
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a stage returns: its output paths (relative to the run folder; files or folders) and
+    JSON-ready counts for the report (e.g. {"kept": 800, "dropped_not_top1": 120})."""
+
+    outputs: Sequence[str]
+    counts: Mapping[str, Any] = field(default_factory=dict)
+
+
+StageFn = Callable[[Path, Any, dict[str, str]], StageResult]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline step. `after` names earlier stages whose outputs this one reads; `inputs`
+    maps names to hashes of external inputs (see `fingerprint.hash_path`); `folder` is where
+    its markers live (`RUN/<folder>/DONE.json`, default the name); bump `version` when the
+    stage's code changes what it produces."""
+
+    name: str
+    run: StageFn
+    settings: BaseModel | Mapping[str, Any] | None = None
+    after: tuple[str, ...] = ()
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    folder: str | None = None
+    version: str = "1"
+
+    @property
+    def marker_folder(self) -> str:
+        return self.folder or self.name
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """How one stage went in this invocation: `seconds` is the time spent now (0-ish if skipped)."""
+
+    name: str
+    status: Literal["done", "skipped"]
+    seconds: float
+    record: artifacts.StageRecord
+
+
+def _plain_relative(path: str) -> bool:
+    parts = Path(path).parts
+    return bool(parts) and not Path(path).is_absolute() and not any(p in (".", "..") for p in parts)
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `RUN/.lock` so two runs cannot interleave in one folder; the OS
+    releases it when the process dies. No-op where `fcntl` is missing (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(run_dir / LOCK_FILE, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CorpustuneError(f"another corpustune process is running in {run_dir}; wait for it to "
+                                  "finish or stop it, then run again") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def format_seconds(seconds: float) -> str:
+    """12.3 s / 4 min 05 s / 1 h 02 min."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+class Pipeline:
+    """Ordered stages over one run folder; `run()` executes or skips each and records timings."""
+
+    def __init__(self, run_dir: str | os.PathLike, stages: Sequence[Stage],
+                 echo: Callable[[str], None] = print):
+        self.run_dir = Path(run_dir)
+        self.stages = list(stages)
+        self.echo = echo
+        self._validate()
+
+    def _validate(self) -> None:
+        seen: set[str] = set()
+        folders: set[Path] = set()
+        for stage in self.stages:
+            if stage.name in seen:
+                raise ValueError(f"stage name {stage.name!r} is used twice; stage names must be unique")
+            folder = Path(stage.marker_folder)
+            if not _plain_relative(stage.marker_folder):
+                raise ValueError(f"stage {stage.name!r}: folder {stage.marker_folder!r} must be a plain "
+                                 "relative sub-folder of the run folder")
+            # A stage's folder may be discarded when its settings change, so none may hold another's.
+            if any(folder == other or other in folder.parents or folder in other.parents for other in folders):
+                raise ValueError(f"stage {stage.name!r}: folder {stage.marker_folder!r} overlaps the folder "
+                                 "of another stage")
+            for upstream in stage.after:
+                if upstream not in seen:
+                    raise ValueError(f"stage {stage.name!r} depends on {upstream!r}, which is not an earlier stage")
+            clash = set(stage.after) & set(stage.inputs)
+            if clash:
+                raise ValueError(f"stage {stage.name!r}: input names {sorted(clash)} clash with upstream stage names")
+            seen.add(stage.name)
+            folders.add(folder)
+
+    def run(self) -> dict[str, StageOutcome]:
+        """Run every stage in order; returns outcomes by name. Re-raises a stage's exception after
+        recording it as failed in `RUN/timings.json`."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with run_lock(self.run_dir):
+            return self._run_all()
+
+    def _run_all(self) -> dict[str, StageOutcome]:
+        outcomes: dict[str, StageOutcome] = {}
+        timings: list[dict[str, Any]] = []
+        for index, stage in enumerate(self.stages, start=1):
+            label = f"[{index}/{len(self.stages)}] {stage.name:<10}"
+            inputs = dict(stage.inputs)
+            for upstream in stage.after:
+                inputs[upstream] = outcomes[upstream].record.outputs_digest
+            fingerprint = stage_fingerprint(stage.name, stage.version, stage.settings, inputs)
+            begin = time.perf_counter()
+            record = artifacts.is_done(self.run_dir, stage.marker_folder, fingerprint)
+            if record is not None:
+                outcome = StageOutcome(stage.name, "skipped", time.perf_counter() - begin, record)
+                self.echo(f"{label} skipped  (up to date; computed in {format_seconds(record.seconds)})")
+            else:
+                self.echo(f"{label} running")
+                try:
+                    record = self._execute(stage, fingerprint, inputs)
+                except BaseException:
+                    elapsed = time.perf_counter() - begin
+                    timings.append({"stage": stage.name, "status": "failed", "seconds": elapsed})
+                    self._write_timings(timings)
+                    self.echo(f"{label} FAILED after {format_seconds(elapsed)}")
+                    raise
+                outcome = StageOutcome(stage.name, "done", time.perf_counter() - begin, record)
+                counts = " ".join(f"{key}={value}" for key, value in record.counts.items())
+                self.echo(f"{label} done     {format_seconds(outcome.seconds)}" + (f"  {counts}" if counts else ""))
+            outcomes[stage.name] = outcome
+            timings.append({"stage": stage.name, "status": outcome.status, "seconds": outcome.seconds,
+                            "computed_seconds": record.seconds})
+            self._write_timings(timings)
+        return outcomes
+
+    def _execute(self, stage: Stage, fingerprint: str, inputs: dict[str, str]) -> artifacts.StageRecord:
+        folder = artifacts.stage_dir(self.run_dir, stage.marker_folder)
+        previous = artifacts.read_started(self.run_dir, stage.marker_folder)
+        if previous is not None and previous != fingerprint:
+            # Partial or finished work in the folder was made with other settings or inputs:
+            # resuming from it would mix two configurations.
+            self.echo(f"      {stage.name}: settings or inputs changed; discarding {folder}")
+            shutil.rmtree(folder)
+        artifacts.clear_done(self.run_dir, stage.marker_folder)
+        started_at = time.time()
+        artifacts.write_started(self.run_dir, stage.marker_folder, fingerprint, started_at)
+        begin = time.perf_counter()
+        result = stage.run(self.run_dir, stage.settings, dict(inputs))
+        seconds = time.perf_counter() - begin
+        if not isinstance(result, StageResult):
+            raise TypeError(f"stage {stage.name!r} returned {type(result).__name__}; it must return a StageResult")
+        outside = [path for path in result.outputs if not _plain_relative(path)]
+        if outside:
+            raise ValueError(f"stage {stage.name!r}: outputs {outside} must be paths inside the run folder, "
+                             "relative to it")
+        record = artifacts.StageRecord(
+            stage=stage.name, fingerprint=fingerprint, version=stage.version,
+            settings=settings_dict(stage.settings), inputs=inputs,
+            outputs=artifacts.hash_outputs(self.run_dir, list(result.outputs)),
+            counts=dict(result.counts), started_at=started_at, finished_at=time.time(), seconds=seconds,
+        )
+        artifacts.write_done(self.run_dir, stage.marker_folder, record)
+        return record
+
+    def _write_timings(self, timings: list[dict[str, Any]]) -> None:
+        total = sum(entry["seconds"] for entry in timings)
+        write_json_atomic(self.run_dir / TIMINGS_FILE, {"stages": timings, "total_seconds": total})
+
+
+def read_timings(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """`RUN/timings.json` as written by the last `Pipeline.run` ({"stages": [...], "total_seconds"})."""
+    return json.loads((Path(run_dir) / TIMINGS_FILE).read_text(encoding="utf-8"))
