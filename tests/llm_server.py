@@ -3,7 +3,7 @@
 It answers from the prompt itself (no model): the query names the requested label and the
 passage's title, e.g. "question about aspirin and the heart", so outputs are predictable. Faults
 are injected from a queue: "500", "429", "slow" (answers after `slow_s`), "malformed" (HTTP 200
-with a body that is not a chat completion), "drop" (closes the connection), "401".
+with a body that is not a chat completion), "drop" (closes the connection), "401". Every other answer waits `delay_s`.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ def scripted_answer(messages: list[dict]) -> str:
 
 
 class ScriptedServer:
-    def __init__(self, slow_s: float = 2.0):
+    def __init__(self, slow_s: float = 2.0, delay_s: float = 0.0):
         self.faults: deque[str] = deque()
         self.always: str | None = None
         self.requests = 0
         self.slow_s = slow_s
+        self.delay_s = delay_s
         self.lock = threading.Lock()
         server = self
 
@@ -52,8 +53,7 @@ class ScriptedServer:
                 if fault in ("500", "429", "401"):
                     self._send(int(fault), b'{"error": "injected"}')
                     return
-                if fault == "slow":
-                    time.sleep(server.slow_s)
+                time.sleep(server.slow_s if fault == "slow" else server.delay_s)
                 if fault == "malformed":
                     self._send(200, b'{"choices": [}')
                     return

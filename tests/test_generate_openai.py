@@ -110,3 +110,46 @@ def test_json_mode_parses_lists_and_strings(tmp_path, tiny_passages):
     assert by_id["d2:question:0"]["text"] == "question about running"
     assert by_id["d2:keywords:0"]["text"] == "running, keywords"
     assert by_id["d1:keywords:0"]["text"] == "aspirin, and, keywords"
+
+
+def test_killed_cli_process_resumes_without_duplicates(tmp_path, clean_run, tiny_passages):
+    """SIGKILL a real `corpustune generate` process mid-run, re-run it: same output, no repeats."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    data = tmp_path / "corpus.jsonl"
+    data.write_text("".join(json.dumps(p.to_json()) + "\n" for p in tiny_passages))
+    out = tmp_path / "run"
+    log_path = out / "queries" / LOG_NAME
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    with ScriptedServer(delay_s=0.3) as server:
+        command = [
+            sys.executable, "-m", "corpustune", "generate", "--data", str(data), "--out", str(out),
+            "--backend", "openai", "--model", "scripted", "--base-url", server.base_url, "--types", ",".join(TYPES),
+            "--concurrency", "3", "--batch-passages", "1", "--no-progress",
+        ]
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if log_path.exists() and len(list(read_jsonl_log(log_path))) >= 2 * len(TYPES):
+                break
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        finished = {r["passage_id"] for r in read_jsonl_log(log_path)}
+        assert 0 < len(finished) < len(tiny_passages), "the kill should land mid-run"
+        before = server.requests
+        subprocess.run(command, check=True, env=env, capture_output=True, timeout=120)
+        # the in-flight passage (if any) is the only work done twice; finished passages are not
+        assert server.requests - before == (len(tiny_passages) - len(finished)) * len(TYPES)
+    log = list(read_jsonl_log(log_path))
+    pairs = [(r["passage_id"], r["type"]) for r in log]
+    assert len(pairs) == len(set(pairs)) == len(tiny_passages) * len(TYPES)
+    assert queries(out) == queries(clean_run)
+    stats = json.loads((out / "queries" / "stats.json").read_text())
+    assert stats["calls"]["passages_reused_from_log"] == len(finished)

@@ -54,6 +54,7 @@ def write_outputs(
     generator: str,
     prompt_version: str,
     json_type: str,
+    extra: dict | None = None,
 ) -> dict:
     """Write every output file for the sampled passages; returns the stats written."""
     stats = {t.name: TypeStats() for t in types}
@@ -94,6 +95,7 @@ def write_outputs(
         "heldout_types": {name: s.to_json() for name, s in heldout_stats.items()},
         "generator": generator,
         "prompt_version": prompt_version,
+        **(extra or {}),
     }
     write_queries(folder / "queries.jsonl", kept)
     write_qrels(folder / "qrels" / "train.tsv", train_qrels)

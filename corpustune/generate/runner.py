@@ -153,9 +153,12 @@ def run_generation(
         backend = backend or make_backend(config.backend)
         calls = _generate(pending, types, keys, done, config, backend, log_path, show_progress)
         records = read_log(log_path, keys)
-    stats = write_outputs(folder, sample, types, records, config, generator_name(config), PROMPT_VERSION, JSON_TYPE)
-    stats["calls"] = {"generated_now": calls, "reused_from_log": len(sample.passages) - len(pending)}
-    return GenerationResult(out_dir, stats, calls, len(sample.passages) - len(pending))
+    reused = len(sample.passages) - len(pending)
+    calls_summary = {"calls": {"generated_now": calls, "passages_reused_from_log": reused}}
+    stats = write_outputs(
+        folder, sample, types, records, config, generator_name(config), PROMPT_VERSION, JSON_TYPE, calls_summary
+    )
+    return GenerationResult(out_dir, stats, calls, reused)
 
 
 def _generate(
