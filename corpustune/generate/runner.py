@@ -150,8 +150,13 @@ def run_generation(
     pending = [p for p in sample.passages if plan_jobs(p, types, keys, done, config)]
     calls = 0
     if pending:
+        owned = backend is None
         backend = backend or make_backend(config.backend)
-        calls = _generate(pending, types, keys, done, config, backend, log_path, show_progress)
+        try:
+            calls = _generate(pending, types, keys, done, config, backend, log_path, show_progress)
+        finally:
+            if owned:
+                backend.close()
         records = read_log(log_path, keys)
     reused = len(sample.passages) - len(pending)
     calls_summary = {"calls": {"generated_now": calls, "passages_reused_from_log": reused}}

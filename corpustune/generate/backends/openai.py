@@ -94,7 +94,7 @@ class OpenAIBackend:
                 if attempt == self.max_retries:
                     break
                 delay = min(self.max_backoff_s, self.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
-                time.sleep(max(delay, error.retry_after or 0.0))
+                time.sleep(min(self.max_backoff_s, max(delay, error.retry_after or 0.0)))
         raise GenerationServerError(
             f"POST {self.url} failed {len(errors)} times (1 try + {self.max_retries} retries); last error: "
             f"{errors[-1]}. Check that the server is up and serves model {self.model_id!r}, or raise "
