@@ -1,0 +1,96 @@
+"""Settings of the query-generation stage; defaults follow the paper (DESIGN.md, section 1)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from corpustune.generate.types import BUILTIN_TYPES
+
+BackendName = Literal["llamacpp", "openai", "vllm", "transformers"]
+
+
+class BackendConfig(BaseModel):
+    """Which engine runs the LLM and how; only the fields of the chosen backend are used."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: BackendName = "llamacpp"
+    model: str = "qwen-coder-1.5b"
+    """Alias, local path (GGUF file or HF folder) or hub id; for `openai` the served model name."""
+    n_ctx: int = 4096
+    """llama.cpp: context length in tokens."""
+    n_threads: int | None = None
+    """llama.cpp: CPU threads (None: llama.cpp's default)."""
+    n_gpu_layers: int = 0
+    """llama.cpp: layers offloaded to a GPU (-1: all)."""
+    base_url: str = "http://127.0.0.1:8000/v1"
+    """openai: the server's base URL, up to and including `/v1`."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """openai: environment variable holding the API key (unset: no Authorization header)."""
+    max_concurrency: int = 8
+    """openai: requests in flight at once."""
+    timeout_s: float = 60.0
+    """openai: seconds before one request counts as timed out."""
+    max_retries: int = 5
+    """openai: retries of one request after 429, 5xx, timeouts and malformed bodies."""
+    backoff_s: float = 1.0
+    """openai: first retry delay; doubles on each retry (capped by `max_backoff_s`), with jitter."""
+    max_backoff_s: float = 30.0
+    tensor_parallel_size: int = 1
+    """vllm: GPUs per model replica."""
+    data_parallel_size: int = 1
+    """vllm: model replicas."""
+    gpu_memory_utilization: float = 0.9
+    """vllm: fraction of GPU memory vLLM may take."""
+    device: str | None = None
+    """transformers: torch device (None: cuda if available, else cpu)."""
+    trust_remote_code: bool = False
+    """transformers / vllm: run code shipped with the model (off unless you trust it)."""
+
+
+class GenerateConfig(BaseModel):
+    """Everything that decides which queries are generated and which are kept."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    types: tuple[str, ...] = BUILTIN_TYPES
+    """Built-in type names or paths of YAML type declarations."""
+    counts: dict[str, int] = Field(default_factory=dict)
+    """Queries per passage for a type; types not listed get `default_count`."""
+    default_count: int = Field(1, ge=1)
+    json_mode: bool = False
+    """Ask for all types in one JSON call per passage instead of one call per type."""
+    temperature: float = Field(0.8, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(50, ge=1)
+    json_max_new_tokens: int = Field(400, ge=1)
+    """Token budget of one JSON-mode call (it holds every type)."""
+    stop: tuple[str, ...] = ("\n",)
+    """Stop strings of plain-text calls; only the first line is kept anyway."""
+    passage_max_chars: int = Field(2048, ge=1)
+    """Passages (title + text) are cut to this many characters in the prompt."""
+    few_shot_count: int = Field(3, ge=0)
+    """Examples drawn at random (seeded per passage) from a type's example pool."""
+    seed: int = 13
+    max_passages: int | None = Field(None, ge=1)
+    """Passages sampled from the corpus (None: all)."""
+    min_passage_chars: int = Field(10, ge=0)
+    """Passages shorter than this (title + text, characters) are skipped and counted."""
+    heldout_count: int = Field(100, ge=0)
+    """Passages held out from training; their queries form a synthetic test set per type."""
+    heldout_max_fraction: float = Field(0.2, ge=0.0, le=1.0)
+    """Held-out passages never exceed this fraction of the sample (small corpora)."""
+    batch_passages: int | None = Field(None, ge=1)
+    """Passages per backend call and per log append (None: the backend's preference)."""
+    copy_ngram: int = Field(3, ge=1)
+    """Word n-gram size of the passage-copy test."""
+    copy_threshold: float = Field(0.75, gt=0.0, le=1.0)
+    """A query whose word n-grams lie in the passage at least this often is a copy."""
+    near_duplicate_jaccard: float = Field(0.8, gt=0.0, le=1.0)
+    """Two queries of one passage whose word sets overlap this much (Jaccard) are near duplicates."""
+
+    def count_for(self, type_name: str) -> int:
+        return int(self.counts.get(type_name, self.default_count))

@@ -1,0 +1,214 @@
+"""Run generation incrementally and resumably, then write the stage's outputs.
+
+Raw completions are appended to `RUN/queries/generation.log.jsonl` as each batch of passages
+finishes (fsync'd by `JsonlAppender`). Every log record carries a key: the hash of the model, the
+type declaration, the prompt version and the sampling settings. A re-run skips each (key,
+passage, type) already in the log, so a kill loses at most the batch in flight, and a changed
+setting regenerates only what it affects. Cleaning and filtering run on the log at the end, so
+changing a filter threshold costs no generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from corpustune.data.atomic import JsonlAppender, read_jsonl_log
+from corpustune.data.records import Passage
+from corpustune.generate.backends import Backend, Request, Sampling, make_backend
+from corpustune.generate.config import GenerateConfig
+from corpustune.generate.outputs import write_outputs
+from corpustune.generate.prompts import PROMPT_VERSION, json_messages, pick_examples, stable_seed, type_messages
+from corpustune.generate.sampling import PassageSample, sample_passages
+from corpustune.generate.types import QueryType, load_types
+
+LOG_NAME = "generation.log.jsonl"
+JSON_TYPE = "__json__"
+"""Log records of JSON mode, one per passage holding every type."""
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """The calls one passage still needs for one type (or for all types, in JSON mode)."""
+
+    passage: Passage
+    type_name: str
+    key: str
+    requests: tuple[Request, ...]
+
+
+@dataclass
+class GenerationResult:
+    out_dir: Path
+    stats: dict
+    generated_calls: int
+    reused_records: int
+
+
+def generator_name(config: GenerateConfig) -> str:
+    """What `Query.generator` records: backend and model as configured."""
+    return f"{config.backend.name}:{config.backend.model}"
+
+
+def settings_key(config: GenerateConfig, type_part: str, count: int) -> str:
+    """Hash of everything that changes the raw completions of one type (or of a JSON call)."""
+    payload = {
+        "generator": generator_name(config),
+        "type": type_part,
+        "prompt_version": PROMPT_VERSION,
+        "count": count,
+        "json_mode": config.json_mode,
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "max_new_tokens": config.json_max_new_tokens if config.json_mode else config.max_new_tokens,
+        "stop": [] if config.json_mode else list(config.stop),
+        "passage_max_chars": config.passage_max_chars,
+        "few_shot_count": config.few_shot_count,
+        "seed": config.seed,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def type_keys(config: GenerateConfig, types: list[QueryType]) -> dict[str, str]:
+    """Cache key per log `type` field: per type, or one JSON_TYPE key for the whole JSON call."""
+    if config.json_mode:
+        joined = ",".join(t.fingerprint() for t in types)
+        return {JSON_TYPE: settings_key(config, joined, config.default_count)}
+    return {t.name: settings_key(config, t.fingerprint(), config.count_for(t.name)) for t in types}
+
+
+def plan_jobs(passage: Passage, types: list[QueryType], keys: dict[str, str], done: set, config: GenerateConfig) -> list[Job]:
+    """The jobs of `passage` whose (key, passage, type) is not in `done`."""
+    jobs = []
+    if config.json_mode:
+        key = keys[JSON_TYPE]
+        if (key, passage.id, JSON_TYPE) not in done:
+            examples = {t.name: pick_examples(t, config.few_shot_count, config.seed, passage.id) for t in types}
+            messages = tuple(json_messages(passage, types, examples, config.passage_max_chars))
+            requests = tuple(
+                Request(messages, stable_seed(config.seed, passage.id, JSON_TYPE, i)) for i in range(config.default_count)
+            )
+            jobs.append(Job(passage, JSON_TYPE, key, requests))
+        return jobs
+    for query_type in types:
+        key = keys[query_type.name]
+        if (key, passage.id, query_type.name) in done:
+            continue
+        examples = pick_examples(query_type, config.few_shot_count, config.seed, passage.id)
+        messages = tuple(type_messages(passage, query_type, examples, config.passage_max_chars))
+        requests = tuple(
+            Request(messages, stable_seed(config.seed, passage.id, query_type.name, i))
+            for i in range(config.count_for(query_type.name))
+        )
+        jobs.append(Job(passage, query_type.name, key, requests))
+    return jobs
+
+
+def read_log(path: Path, keys: dict[str, str]) -> dict[tuple[str, str], dict]:
+    """Records of the current keys, by (passage id, type); the first record of a pair wins."""
+    wanted = {(key, name) for name, key in keys.items()}
+    records: dict[tuple[str, str], dict] = {}
+    for record in read_jsonl_log(path):
+        if (record.get("key"), record.get("type")) in wanted:
+            records.setdefault((record["passage_id"], record["type"]), record)
+    return records
+
+
+def run_generation(
+    passages: list[Passage],
+    config: GenerateConfig,
+    out_dir: str | Path,
+    *,
+    backend: Backend | None = None,
+    show_progress: bool = True,
+) -> GenerationResult:
+    """Generate the missing queries for the sampled passages and write `out_dir/queries/`.
+
+    `backend` overrides the configured one (it is built lazily, only if work is left).
+    """
+    out_dir = Path(out_dir)
+    folder = out_dir / "queries"
+    types = load_types(config.types)
+    keys = type_keys(config, types)
+    sample = sample_passages(
+        passages,
+        seed=config.seed,
+        max_passages=config.max_passages,
+        min_chars=config.min_passage_chars,
+        heldout_count=config.heldout_count,
+        heldout_max_fraction=config.heldout_max_fraction,
+    )
+    log_path = folder / LOG_NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    records = read_log(log_path, keys)
+    done = {(keys[name], pid, name) for pid, name in records}
+    pending = [p for p in sample.passages if plan_jobs(p, types, keys, done, config)]
+    calls = 0
+    if pending:
+        owned = backend is None
+        backend = backend or make_backend(config.backend)
+        try:
+            calls = _generate(pending, types, keys, done, config, backend, log_path, show_progress)
+        finally:
+            if owned:
+                backend.close()
+        records = read_log(log_path, keys)
+    reused = len(sample.passages) - len(pending)
+    calls_summary = {"calls": {"generated_now": calls, "passages_reused_from_log": reused}}
+    stats = write_outputs(
+        folder, sample, types, records, config, generator_name(config), PROMPT_VERSION, JSON_TYPE, calls_summary
+    )
+    return GenerationResult(out_dir, stats, calls, reused)
+
+
+def _generate(
+    pending: list[Passage],
+    types: list[QueryType],
+    keys: dict[str, str],
+    done: set,
+    config: GenerateConfig,
+    backend: Backend,
+    log_path: Path,
+    show_progress: bool,
+) -> int:
+    """Generate for `pending` in batches of passages; each batch is appended to the log at once."""
+    sampling = Sampling(
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_new_tokens=config.json_max_new_tokens if config.json_mode else config.max_new_tokens,
+        stop=() if config.json_mode else tuple(config.stop),
+        json_output=config.json_mode,
+    )
+    batch_size = config.batch_passages or backend.preferred_batch_passages
+    started, tokens, calls = time.perf_counter(), 0, 0
+    bar = tqdm(total=len(pending), unit="passage", desc="generate", disable=not show_progress)
+    with JsonlAppender(log_path) as log:
+        for start in range(0, len(pending), batch_size):
+            jobs = [j for p in pending[start : start + batch_size] for j in plan_jobs(p, types, keys, done, config)]
+            completions = iter(backend.generate([r for job in jobs for r in job.requests], sampling))
+            rows = []
+            for job in jobs:
+                outputs = [next(completions) for _ in job.requests]
+                rows.append(
+                    {
+                        "key": job.key,
+                        "passage_id": job.passage.id,
+                        "type": job.type_name,
+                        "raw": [c.text for c in outputs],
+                        "completion_tokens": sum(c.completion_tokens for c in outputs),
+                        "prompt_tokens": sum(c.prompt_tokens for c in outputs),
+                    }
+                )
+                tokens += rows[-1]["completion_tokens"]
+                calls += len(job.requests)
+            log.append_many(rows)
+            bar.update(len(pending[start : start + batch_size]))
+            seconds = max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix_str(f"{tokens / seconds:.1f} tok/s")
+    bar.close()
+    return calls

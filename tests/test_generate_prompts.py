@@ -1,0 +1,89 @@
+"""Query type declarations and the prompts built from them."""
+
+from __future__ import annotations
+
+import pytest
+
+from corpustune.data.records import Passage
+from corpustune.errors import InputError
+from corpustune.generate.prompts import json_messages, passage_text, pick_examples, type_messages
+from corpustune.generate.types import BUILTIN_TYPES, load_type, load_types
+
+PASSAGE = Passage("p1", "Zinc lozenges shortened colds by about two days in adults. " * 3, "Zinc and colds")
+
+
+def test_builtin_types_load_with_own_examples():
+    types = load_types(BUILTIN_TYPES)
+    assert [t.name for t in types] == list(BUILTIN_TYPES)
+    by_name = {t.name: t for t in types}
+    assert by_name["web"].examples == ()  # the zero-shot web query
+    assert all(len(by_name[n].examples) >= 5 for n in BUILTIN_TYPES if n != "web")
+    assert by_name["keywords"].max_items == 5
+    assert len({t.fingerprint() for t in types}) == len(types)
+
+
+def test_user_type_from_yaml(tmp_path):
+    path = tmp_path / "faq.yaml"
+    path.write_text(
+        "name: faq\nlabel: FAQ entry\ninstructions: Write an FAQ heading.\nmax_words: 12\n"
+        "examples:\n  - passage: Cats sleep a lot.\n    query: Why do cats sleep so much?\n"
+    )
+    query_type = load_type(str(path))
+    assert (query_type.name, query_type.label, query_type.max_words, len(query_type.examples)) == ("faq", "FAQ entry", 12, 1)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name: x\nlabel: X\n", "lacks instructions"),
+        ("name: x\nlabel: X\ninstructions: y\ncolour: red\n", "unknown keys \\['colour'\\]"),
+        ("name: x\nlabel: X\ninstructions: y\nexamples:\n  - passage: a\n", "example 1 needs both"),
+        ("- a list\n", "must be a YAML mapping"),
+    ],
+)
+def test_bad_type_files_name_the_file_and_problem(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message) as error:
+        load_type(str(path))
+    assert str(path) in str(error.value)
+
+
+def test_unknown_and_repeated_types():
+    with pytest.raises(InputError, match="unknown query type 'nope'.*question"):
+        load_type("nope")
+    with pytest.raises(InputError, match="given twice"):
+        load_types(["question", "question"])
+
+
+def test_examples_are_seeded_per_passage_and_type():
+    question = load_type("question")
+    first = pick_examples(question, 3, seed=1, passage_id="p1")
+    assert first == pick_examples(question, 3, seed=1, passage_id="p1")
+    assert len(first) == 3 and len(set(first)) == 3 and set(first) <= set(question.examples)
+    draws = {tuple(pick_examples(question, 3, seed=s, passage_id="p1")) for s in range(10)}
+    assert len(draws) > 1
+    assert pick_examples(load_type("web"), 3, seed=1, passage_id="p1") == []
+    assert len(pick_examples(question, 99, seed=1, passage_id="p1")) == len(question.examples)
+
+
+def test_type_prompt_puts_passage_first_and_shares_the_prefix():
+    question, title = load_type("question"), load_type("title")
+    shots = pick_examples(question, 2, seed=0, passage_id="p1")
+    messages = type_messages(PASSAGE, question, shots, max_chars=80)
+    assert [m["role"] for m in messages] == ["system", "user"]
+    user = messages[1]["content"]
+    assert user.startswith("Passage:\n" + passage_text(PASSAGE, 80))
+    assert len(passage_text(PASSAGE, 80)) <= 80 and passage_text(PASSAGE, 80).startswith("Zinc and colds\nZinc")
+    assert question.instructions in user and user.endswith("Now write the question for the passage at the top.")
+    assert all(f"Question: {e.query}" in user for e in shots)
+    other = type_messages(PASSAGE, title, [], max_chars=80)[1]["content"]
+    prefix = "Passage:\n" + passage_text(PASSAGE, 80)
+    assert other.startswith(prefix) and "Examples" not in other
+
+
+def test_json_prompt_names_every_type_and_list_shape():
+    types = load_types(["question", "keywords"])
+    content = json_messages(PASSAGE, types, {"question": [], "keywords": []}, 2048)[1]["content"]
+    assert '"question" (a string)' in content and '"keywords" (a list of at most 5 strings)' in content
+    assert content.endswith('keys are "question", "keywords", and nothing else.')
