@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from corpustune.cli import evaluate, generate, inspect, models
+from corpustune.cli import evaluate, generate, inspect, mine, models, score
 from corpustune.errors import CorpustuneError
 
 app = typer.Typer(
@@ -24,6 +24,8 @@ app.command("inspect")(inspect.command)
 app.command("models")(models.command)
 app.command("evaluate")(evaluate.command)
 app.command("generate")(generate.command)
+app.command("mine")(mine.command)
+app.command("score")(score.command)
 
 
 def main() -> None:

@@ -56,6 +56,15 @@ class BM25Index:
         )
         return scores.astype(np.float32), indices.astype(np.int64)
 
+    def all_scores(self, query: str) -> np.ndarray:
+        """BM25 score of `query` against every passage, float32 (corpus size,), in index order."""
+        tokens = self._tokenize([query])
+        words = {index: word for word, index in tokens.vocab.items()}
+        known = [words[i] for i in tokens.ids[0] if words[i] in self._retriever.vocab_dict] if tokens.ids else []
+        if not known:
+            return np.zeros(len(self.passage_ids), dtype=np.float32)
+        return self._retriever.get_scores(known).astype(np.float32)
+
     def run(self, query_ids: Sequence[str], queries: Sequence[str], k: int) -> Run:
         """A run over these queries; passages with a zero score are left out, as no term matched."""
         scores, indices = self.search(queries, k)

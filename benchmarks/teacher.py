@@ -1,0 +1,143 @@
+"""Teacher scoring speed on SciFact candidate lists against the naive baselines.
+
+Cross-encoder: our scorer (`score_pairs` + `CrossEncoderTeacher`: pooled pairs sorted by exact
+token length, batches by token budget, score cache written as it goes) against
+`CrossEncoder.predict` over the pairs in list order with batch size 32. The model is MiniLM-sized,
+built from the packaged MiniLM weights with a fresh 1-logit head (speed, not quality); max length
+256; our token budget is 32 x 256, so our batches of the longest pairs also hold 32.
+
+LLM: our `LLMTeacher` (prefix KV reuse, pairs grouped by their shared head), in both prompt
+layouts, against evaluating every pair's full prompt with a fresh `Llama.eval` (same tokens). The
+LLM pairs mimic the pipeline, where every passage is the source of one query per query type: they
+are the lists (source passage + BM25 candidates) of SciFact train queries that share a source
+passage, in groups of --llm-group-size queries.
+
+Usage: PYTHONPATH=. python benchmarks/teacher.py [--pairs 2000] [--llm-groups 2] [--llm-per-query 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _scifact import list_pairs, scifact_lists  # noqa: E402
+
+from corpustune.retrieve.fusion import ranked  # noqa: E402
+
+from corpustune.models import resolve_model  # noqa: E402
+from corpustune.teach.cache import ScoreCache  # noqa: E402
+from corpustune.teach.cross_encoder import CrossEncoderTeacher  # noqa: E402
+from corpustune.teach.llm import LLMTeacher, prompt_parts  # noqa: E402
+from corpustune.teach.scorer import score_pairs  # noqa: E402
+from corpustune.teach.shard import Group  # noqa: E402
+
+
+def timed(function):
+    started = time.perf_counter()
+    result = function()
+    return time.perf_counter() - started, result
+
+
+def cross_encoder_part(pairs, repeats: int, folder: Path) -> float:
+    from sentence_transformers import CrossEncoder
+
+    torch.manual_seed(0)
+    CrossEncoder(resolve_model("minilm"), num_labels=1, max_length=256).save(str(folder / "ce"))
+    teacher = CrossEncoderTeacher(str(folder / "ce"), max_length=256, tokens_per_batch=32 * 256)
+    ours_s, naive_s = [], []
+    for repeat in range(repeats):
+        cache = ScoreCache(folder / f"cache{repeat}")
+        t_ours, ours = timed(lambda: score_pairs(pairs, teacher, cache, Group(), chunk_size=len(pairs)))
+        cache.close()
+        t_naive, naive = timed(
+            lambda: teacher.encoder.predict(pairs, batch_size=32, activation_fn=torch.nn.Identity())
+        )
+        ours_s.append(t_ours)
+        naive_s.append(t_naive)
+        print(f"  repeat {repeat}: ours {len(pairs) / t_ours:.1f} pairs/s, naive predict {len(pairs) / t_naive:.1f} pairs/s",
+              flush=True)
+    print(f"  max |ours - predict| = {np.max(np.abs(ours - naive)):.2e}")
+    ours_rate, naive_rate = len(pairs) / statistics.median(ours_s), len(pairs) / statistics.median(naive_s)
+    print(f"cross-encoder ({len(pairs)} pairs, median of {repeats}): ours {ours_rate:.1f} pairs/s, "
+          f"naive CrossEncoder.predict {naive_rate:.1f} pairs/s")
+    return ours_rate / naive_rate
+
+
+def llm_part(pairs, repeats: int, model: str) -> float:
+    best = 0.0
+    teachers = {layout: LLMTeacher(model, layout=layout) for layout in ("query_first", "passage_first")}
+    scorer = teachers["query_first"].scorer
+    for layout, teacher in teachers.items():
+        prompts = [prompt_parts(q, p, layout, teacher.max_passage_words) for q, p in pairs]
+        tokens = [teacher.scorer.tokens(h) + teacher.scorer.tokens(t) for h, t in prompts]
+        ours_s, fresh_s = [], []
+        for repeat in range(repeats):
+            t_fresh, fresh = timed(lambda: np.array([scorer.margin(t, reuse=False) for t in tokens]))
+            teacher.scorer.llm.n_tokens = 0  # ours starts from an empty context
+            t_ours, ours = timed(lambda: teacher.score(pairs))
+            ours_s.append(t_ours)
+            fresh_s.append(t_fresh)
+            print(f"  {layout} repeat {repeat}: ours {len(pairs) / t_ours:.2f} pairs/s, "
+                  f"fresh eval {len(pairs) / t_fresh:.2f} pairs/s", flush=True)
+        mean_tokens = statistics.mean(len(t) for t in tokens)
+        ratio = statistics.median(fresh_s) / statistics.median(ours_s)
+        print(f"llm {layout} ({len(pairs)} pairs, {mean_tokens:.0f} tokens/prompt, median of {repeats}): "
+              f"ours {len(pairs) / statistics.median(ours_s):.2f} pairs/s, fresh Llama.eval per pair "
+              f"{len(pairs) / statistics.median(fresh_s):.2f} pairs/s, ratio {ratio:.2f}, "
+              f"max |ours - fresh| = {np.max(np.abs(ours - fresh)):.2e}", flush=True)
+        best = max(best, ratio)
+    return best
+
+
+def shared_source_pairs(groups: int, group_size: int, per_query: int):
+    """Lists (source first, then BM25 candidates) of train queries that share a source passage."""
+    passages, queries, qrels, run, _ = scifact_lists("train", None, depth=per_query)
+    by_source: dict[str, list[str]] = {}
+    for query_id, judged in qrels.items():
+        if len(judged) == 1:
+            by_source.setdefault(next(iter(judged)), []).append(query_id)
+    chosen = [ids[:group_size] for _, ids in sorted(by_source.items()) if len(ids) >= group_size][:groups]
+    pairs = []
+    for ids in chosen:
+        source = next(iter(qrels[ids[0]]))
+        for query_id in ids:
+            candidates = [source] + [p for p in ranked(run.get(query_id, {})) if p != source]
+            pairs += [(queries[query_id].text, passages[p].full_text()) for p in candidates[:per_query]]
+    return pairs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pairs", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--llm-model", default="qwen-coder-1.5b")
+    parser.add_argument("--llm-groups", type=int, default=2)
+    parser.add_argument("--llm-group-size", type=int, default=3)
+    parser.add_argument("--llm-per-query", type=int, default=6)
+    parser.add_argument("--skip-llm", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    passages, queries, _, run, _ = scifact_lists("train", args.pairs // 20 + 1)
+    pairs = [pair for _, _, pair in list_pairs(passages, queries, run)][: args.pairs]
+    with tempfile.TemporaryDirectory() as folder:
+        ce_ratio = cross_encoder_part(pairs, args.repeats, Path(folder))
+    print(f"ratio[cross-encoder]={ce_ratio:.2f}", flush=True)
+    if args.skip_llm:
+        return
+    llm_pairs = shared_source_pairs(args.llm_groups, args.llm_group_size, args.llm_per_query)
+    print(f"LLM teacher {args.llm_model}: {args.llm_groups} groups of {args.llm_group_size} queries sharing a source, "
+          f"{args.llm_per_query} passages per list: {len(llm_pairs)} pairs, "
+          f"{len(llm_pairs) / len({p for _, p in llm_pairs}):.2f} pairs per distinct passage", flush=True)
+    print(f"ratio[llm]={llm_part(llm_pairs, args.repeats, args.llm_model):.2f}")
+
+
+if __name__ == "__main__":
+    main()

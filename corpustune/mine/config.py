@@ -1,0 +1,25 @@
+"""Settings of the mining stage; defaults follow the paper (top-100 per retriever, RRF k = 60,
+retriever filter top-20, lists of 20)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from corpustune.retrieve.search import DenseSettings
+
+
+class MineConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bm25: bool = True
+    """Use BM25 as one of the retrievers."""
+    bm25_language: str | None = "english"
+    dense: list[DenseSettings] = Field(default_factory=lambda: [DenseSettings()])
+    """Dense retrievers (default: the base student, the packaged MiniLM)."""
+    depth: int = Field(100, ge=1)
+    """Passages each retriever returns per query."""
+    rrf_k: float = 60.0
+    filter_top_n: int | None = 20
+    """Keep a query only if its source passage is in some retriever's top N (None: keep all)."""
+    list_size: int = Field(20, ge=2)
+    """Passages per list: the source passage plus list_size - 1 candidates."""

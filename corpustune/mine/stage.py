@@ -1,0 +1,103 @@
+"""The mining stage over a run folder: RUN/queries -> RUN/candidates.
+
+Reads `RUN/queries/queries.jsonl` and the training qrels `RUN/queries/qrels/train.tsv` (the
+queries to mine; without it, every query with a source id); held-out passages are the source ids
+of `RUN/queries/qrels/heldout.tsv`. Writes `RUN/candidates/candidates.jsonl` (one CandidateList
+per kept query, positive first) and `RUN/candidates/stats.json`.
+
+Under `torchrun`, each rank mines a round-robin slice of the queries (every rank indexes the whole
+corpus) and rank 0 merges the slices in query order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from corpustune.data.atomic import write_json_atomic, write_jsonl_atomic
+from corpustune.data.beir import read_qrels, read_queries
+from corpustune.data.records import CandidateList, Passage, Query
+from corpustune.errors import InputError
+from corpustune.mine.candidates import MineStats, build_lists, build_retrievers, retrieve_all
+from corpustune.mine.config import MineConfig
+from corpustune.teach.shard import Group, my_slice
+
+
+def training_queries(run: Path) -> tuple[list[Query], set[str]]:
+    """The queries to mine (in file order) and the held-out passage ids."""
+    queries_path = run / "queries" / "queries.jsonl"
+    if not queries_path.exists():
+        raise InputError(f"{queries_path} not found: generate queries first (corpustune generate) or put a BEIR queries.jsonl there")
+    queries = read_queries(queries_path)
+    train_path = run / "queries" / "qrels" / "train.tsv"
+    heldout_path = run / "queries" / "qrels" / "heldout.tsv"
+    heldout = {p for judged in read_qrels(heldout_path).values() for p in judged} if heldout_path.exists() else set()
+    if not train_path.exists():
+        return list(queries.values()), heldout
+    train = read_qrels(train_path)
+    missing = [q for q in train if q not in queries]
+    if missing:
+        raise InputError(f"{train_path}: {len(missing)} query ids are not in {queries_path} (first: {missing[:5]})")
+    selected = []
+    for query_id in train:
+        query = queries[query_id]
+        if query.source_id is None and len(train[query_id]) == 1:
+            # a BEIR query without a source id: its single judged passage is the source
+            query = Query(query.id, query.text, query.type, next(iter(train[query_id])), query.generator,
+                          query.prompt_version)
+        selected.append(query)
+    return selected, heldout
+
+
+def mine_run(
+    run: Path, passages: Sequence[Passage], config: MineConfig, *, cache=None, show_progress: bool = False
+) -> MineStats | None:
+    """Mine candidate lists for the run folder; returns the stats on rank 0, None elsewhere."""
+    started = time.perf_counter()
+    queries, heldout = training_queries(run)
+    out = run / "candidates"
+    with Group() as group:
+        mine_queries = my_slice(queries, group.rank, group.world)
+        retrievers = build_retrievers(passages, config, cache=cache, show_progress=show_progress and group.rank == 0)
+        runs = retrieve_all(retrievers, mine_queries, config.depth)
+        stats = MineStats()
+        lists = build_lists(mine_queries, runs, config, heldout=heldout, corpus_ids={p.id for p in passages}, stats=stats)
+        if group.world == 1:
+            return _write(out, lists, stats, config, list(runs), heldout, time.perf_counter() - started)
+        write_jsonl_atomic(out / f"part-{group.rank}.jsonl", (c.to_json() for c in lists))
+        write_json_atomic(out / f"part-{group.rank}.stats.json", stats.to_json())
+        group.barrier()
+        if group.rank != 0:
+            return None
+        merged: dict[str, CandidateList] = {}
+        total = MineStats()
+        for rank in range(group.world):
+            part = out / f"part-{rank}.jsonl"
+            with open(part, encoding="utf-8") as handle:
+                for line in handle:
+                    record = CandidateList.from_json(json.loads(line))
+                    merged[record.query_id] = record
+            for key, value in json.loads((out / f"part-{rank}.stats.json").read_text()).items():
+                setattr(total, key, getattr(total, key) + value)
+            os.remove(part)
+            os.remove(out / f"part-{rank}.stats.json")
+        ordered = [merged[q.id] for q in queries if q.id in merged]
+        return _write(out, ordered, total, config, list(runs), heldout, time.perf_counter() - started)
+
+
+def _write(out: Path, lists, stats: MineStats, config: MineConfig, retrievers, heldout, seconds: float) -> MineStats:
+    write_jsonl_atomic(out / "candidates.jsonl", (c.to_json() for c in lists))
+    write_json_atomic(
+        out / "stats.json",
+        {
+            **stats.to_json(),
+            "heldout_passages": len(heldout),
+            "retrievers": retrievers,
+            "config": config.model_dump(),
+            "seconds": round(seconds, 2),
+        },
+    )
+    return stats

@@ -1,0 +1,33 @@
+"""The teacher protocol and helpers shared by the teachers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+Pair = tuple[str, str]
+"""(query text, passage text)."""
+
+
+class Teacher(Protocol):
+    """Scores (query, passage) pairs; higher means more relevant.
+
+    `id` names the teacher and every setting that changes its scores: it keys the score cache.
+    """
+
+    id: str
+
+    def score(self, pairs: Sequence[Pair]) -> np.ndarray:
+        """Scores of `pairs`, float32 of shape (len(pairs),), in input order."""
+        ...
+
+
+def unique_pairs(pairs: Sequence[Pair]) -> tuple[list[Pair], np.ndarray]:
+    """Distinct pairs (first-seen order) and, for each input pair, its row among them."""
+    index: dict[Pair, int] = {}
+    inverse = np.empty(len(pairs), dtype=np.int64)
+    for i, pair in enumerate(pairs):
+        inverse[i] = index.setdefault((pair[0], pair[1]), len(index))
+    return list(index), inverse

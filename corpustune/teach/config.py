@@ -1,0 +1,54 @@
+"""Settings of the scoring stage; defaults follow the paper unless noted."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TeacherSpec(BaseModel):
+    """One teacher. `kind`: cross-encoder, llm, biencoder or bm25; `model`: alias, path or hub id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["cross-encoder", "llm", "biencoder", "bm25"]
+    model: str | None = None
+    weight: float = 1.0
+    """Weight in an ensemble (ignored for a single teacher)."""
+    max_length: int = 512
+    """Cross-encoder / bi-encoder token limit (the paper: 512)."""
+    tokens_per_batch: int = 16384
+    llm_layout: Literal["passage_first", "query_first"] = "passage_first"
+    llm_backend: Literal["auto", "llamacpp", "transformers"] = "auto"
+    max_passage_words: int = 150
+    """LLM prompts: passages are cut to this many words."""
+    n_ctx: int = 2048
+    query_prompt: str = ""
+    passage_prompt: str = ""
+    bm25_language: str | None = "english"
+    trust_remote_code: bool = False
+
+
+DEFAULT_MODELS = {"cross-encoder": None, "llm": "qwen-coder-1.5b", "biencoder": "mpnet", "bm25": None}
+
+# The laptop default: BM25 and the packaged MiniLM fused by per-list z-scores. It was the best
+# teacher that runs offline on a CPU in benchmarks/teacher_quality.py (see README).
+LAPTOP_TEACHERS = [TeacherSpec(kind="bm25"), TeacherSpec(kind="biencoder", model="minilm")]
+
+
+class ScoreConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    teachers: list[TeacherSpec] = Field(default_factory=lambda: list(LAPTOP_TEACHERS))
+    """One teacher, or several combined as an ensemble."""
+    ensemble_normalization: Literal["zscore", "minmax"] = "zscore"
+    """How each teacher's scores are normalized within a list before the weighted sum."""
+    require_positive_first: bool = True
+    """Keep a query only if the teacher ranks its source passage first."""
+    top_score_percentile: float | None = 25.0
+    """Drop queries whose top score is below this percentile of all top scores (None: off)."""
+    normalize_lower_percentile: float = 1.0
+    normalize_upper_percentile: float = 99.0
+    chunk_size: int = 256
+    """Pairs handed to the teacher at once (and the unit of work of one rank)."""

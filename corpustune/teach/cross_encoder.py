@@ -1,0 +1,86 @@
+"""Cross-encoder teacher: any sentence-transformers CrossEncoder or HF sequence classifier.
+
+Scores are raw logits (no sigmoid): the min-max normalization after filtering maps them to
+[0, 1], and a sigmoid would squash the differences between confident scores.
+
+Speed: identical pairs are scored once; pairs are sorted by their exact token length and cut into
+batches by a token budget (batch size x padded length), so short pairs go in large batches and a
+batch needs almost no padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from corpustune.errors import InputError
+from corpustune.models import resolve_model
+from corpustune.teach.base import Pair, unique_pairs
+
+
+class CrossEncoderTeacher:
+    def __init__(
+        self,
+        model: str,
+        *,
+        max_length: int = 512,
+        tokens_per_batch: int = 16384,
+        device: str | None = None,
+        trust_remote_code: bool = False,
+    ):
+        from sentence_transformers import CrossEncoder
+
+        self.encoder = CrossEncoder(
+            resolve_model(model), max_length=max_length, device=device, trust_remote_code=trust_remote_code
+        )
+        labels = self.encoder.num_labels
+        if labels not in (1, 2):
+            raise InputError(
+                f"cross-encoder {model!r} has {labels} output labels; a teacher needs a relevance model with "
+                "1 logit (or 2: not relevant / relevant)"
+            )
+        self.max_length = max_length
+        self.tokens_per_batch = tokens_per_batch
+        self.id = f"cross-encoder:{model}:max{max_length}"
+
+    def tokenize(self, pairs: Sequence[Pair]) -> list[list[int]]:
+        """Token ids of each pair as the model reads it (truncated longest-first to max_length)."""
+        return self.encoder.tokenizer(
+            [p[0] for p in pairs],
+            [p[1] for p in pairs],
+            truncation="longest_first",
+            max_length=self.max_length,
+        )["input_ids"]
+
+    @torch.inference_mode()
+    def score(self, pairs: Sequence[Pair]) -> np.ndarray:
+        """Raw relevance logits, float32 (len(pairs),); for 2-label models logit(relevant) - logit(not)."""
+        distinct, inverse = unique_pairs(pairs)
+        if not distinct:
+            return np.zeros(0, dtype=np.float32)
+        tokenizer, model = self.encoder.tokenizer, self.encoder.model
+        model.eval()
+        encoded = tokenizer(
+            [p[0] for p in distinct],
+            [p[1] for p in distinct],
+            truncation="longest_first",
+            max_length=self.max_length,
+        )
+        lengths = np.fromiter((len(ids) for ids in encoded["input_ids"]), dtype=np.int64, count=len(distinct))
+        order = np.argsort(-lengths, kind="stable")
+        scores = np.empty(len(distinct), dtype=np.float32)
+        start = 0
+        while start < len(order):
+            size = max(1, self.tokens_per_batch // int(lengths[order[start]]))
+            batch = order[start : start + size]
+            features = tokenizer.pad(
+                {key: [encoded[key][i] for i in batch] for key in encoded.keys()}, return_tensors="pt"
+            )
+            features = {k: v.to(model.device) for k, v in features.items()}
+            logits = model(**features).logits.float()  # (batch, labels)
+            values = logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
+            scores[batch] = values.cpu().numpy()
+            start += size
+        return scores[inverse]

@@ -1,0 +1,52 @@
+"""Building a teacher from its `TeacherSpec`; heavy libraries load only for the kind asked for."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from corpustune.data.records import Passage
+from corpustune.errors import InputError
+from corpustune.teach.base import Teacher
+from corpustune.teach.config import DEFAULT_MODELS, TeacherSpec
+
+
+def build_teacher(spec: TeacherSpec, passages: Sequence[Passage]) -> Teacher:
+    model = spec.model or DEFAULT_MODELS[spec.kind]
+    if spec.kind == "bm25":
+        from corpustune.teach.lexical import BM25Teacher
+
+        return BM25Teacher(passages, language=spec.bm25_language)
+    if model is None:
+        raise InputError(f"teacher {spec.kind!r} needs a model: give an alias, a local path or a hub id")
+    if spec.kind == "cross-encoder":
+        from corpustune.teach.cross_encoder import CrossEncoderTeacher
+
+        return CrossEncoderTeacher(
+            model, max_length=spec.max_length, tokens_per_batch=spec.tokens_per_batch,
+            trust_remote_code=spec.trust_remote_code,
+        )
+    if spec.kind == "biencoder":
+        from corpustune.teach.biencoder import BiEncoderTeacher
+
+        return BiEncoderTeacher(
+            model, query_prompt=spec.query_prompt, passage_prompt=spec.passage_prompt,
+            max_seq_length=spec.max_length, trust_remote_code=spec.trust_remote_code,
+        )
+    from corpustune.teach.llm import LLMTeacher
+
+    return LLMTeacher(
+        model, backend=spec.llm_backend, layout=spec.llm_layout, max_passage_words=spec.max_passage_words,
+        n_ctx=spec.n_ctx,
+    )
+
+
+def parse_teacher(text: str) -> TeacherSpec:
+    """`kind[:model][@weight]`, e.g. `cross-encoder:./my-reranker`, `biencoder:mpnet@0.5`, `bm25`."""
+    body, _, weight = text.partition("@")
+    kind, _, model = body.partition(":")
+    if kind not in DEFAULT_MODELS:
+        raise InputError(f"unknown teacher {text!r}: the kind must be one of {sorted(DEFAULT_MODELS)}")
+    try:
+        return TeacherSpec(kind=kind, model=model or None, weight=float(weight) if weight else 1.0)  # type: ignore[arg-type]
+    except ValueError:
+        raise InputError(f"teacher {text!r}: the weight after '@' must be a number") from None

@@ -1,0 +1,86 @@
+"""Scoring every (query, passage) pair of many lists with one teacher: cached, chunked, sharded.
+
+All pairs of all lists are pooled, de-duplicated and looked up in the score cache; the missing
+ones are sorted by length (longest first) and cut into chunks that do not depend on the number of
+processes. Chunk i is scored by rank i mod world, so one process and N processes compute every
+chunk identically and produce exactly the same scores. Rank 0 then reads all ranks' logs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from corpustune.teach.base import Pair, Teacher
+from corpustune.teach.cache import ScoreCache, pair_key
+from corpustune.teach.shard import Group
+
+
+@dataclass
+class ScoringReport:
+    pairs: int = 0
+    distinct_pairs: int = 0
+    cached_pairs: int = 0
+    scored_pairs: int = 0
+    seconds: float = 0.0
+    teachers: list[str] = field(default_factory=list)
+
+
+def plan_chunks(pairs: Sequence[Pair], chunk_size: int) -> list[list[int]]:
+    """Indices of `pairs` sorted by character length (longest first, ties by position), cut into
+    chunks of `chunk_size`."""
+    order = sorted(range(len(pairs)), key=lambda i: (-(len(pairs[i][0]) + len(pairs[i][1])), i))
+    return [order[start : start + chunk_size] for start in range(0, len(order), chunk_size)]
+
+
+def score_pairs(
+    pairs: Sequence[Pair],
+    teacher: Teacher,
+    cache: ScoreCache,
+    group: Group,
+    *,
+    chunk_size: int = 256,
+    report: ScoringReport | None = None,
+    show_progress: bool = False,
+) -> np.ndarray | None:
+    """Scores of `pairs` (float32, input order) on rank 0; None on the other ranks.
+
+    Every rank must call this with the same pairs; the cache folder must be shared by the ranks.
+    """
+    report = report if report is not None else ScoringReport()
+    started = time.perf_counter()
+    keys = [pair_key(teacher.id, q, p) for q, p in pairs]
+    cached = cache.load()
+    todo_index: dict[str, int] = {}
+    todo: list[Pair] = []
+    for key, pair in zip(keys, pairs):
+        if key not in cached and key not in todo_index:
+            todo_index[key] = len(todo)
+            todo.append(pair)
+    todo_keys = list(todo_index)
+    group.barrier()  # every rank must plan from the same cache state, before any rank appends to it
+    report.teachers.append(teacher.id)
+    report.pairs += len(pairs)
+    report.distinct_pairs += len(set(keys))
+    report.cached_pairs += len(set(keys)) - len(todo)
+    report.scored_pairs += len(todo)
+    chunks = plan_chunks(todo, chunk_size)[group.rank :: group.world]
+    progress = tqdm(
+        total=sum(len(c) for c in chunks), desc=f"scoring {teacher.id}", unit="pair",
+        disable=not show_progress or group.rank != 0,
+    )
+    for chunk in chunks:
+        scores = teacher.score([todo[i] for i in chunk])
+        cache.append([todo_keys[i] for i in chunk], scores.tolist())
+        progress.update(len(chunk))
+    progress.close()
+    group.barrier()
+    report.seconds += time.perf_counter() - started
+    if group.rank != 0:
+        return None
+    merged = cache.load()
+    return np.array([merged[k] for k in keys], dtype=np.float32)

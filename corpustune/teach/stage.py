@@ -1,0 +1,133 @@
+"""The scoring stage over a run folder: RUN/candidates -> RUN/scores.
+
+Every list (positive first) is scored by each teacher through the cached, sharded scorer; several
+teachers are combined per list (`ensemble.combine`); then the filters run (positive ranked first,
+top score not below the 25th percentile of all top scores) and the survivors' scores are min-max
+normalized with the 1st / 99th percentiles of all their scores, clipped to [0, 1].
+
+Writes `RUN/scores/scores.jsonl` (ScoredList per kept query), `RUN/scores/stats.json`, and keeps the
+score cache in `RUN/scores/cache/`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from corpustune.data.atomic import write_json_atomic, write_jsonl_atomic
+from corpustune.data.beir import read_queries
+from corpustune.data.lines import iter_jsonl
+from corpustune.data.records import CandidateList, Passage, ScoredList
+from corpustune.errors import InputError
+from corpustune.teach import filters
+from corpustune.teach.cache import ScoreCache
+from corpustune.teach.config import ScoreConfig
+from corpustune.teach.ensemble import combine
+from corpustune.teach.factory import build_teacher
+from corpustune.teach.scorer import ScoringReport, score_pairs
+from corpustune.teach.shard import Group
+
+
+def read_candidates(path: Path) -> list[CandidateList]:
+    if not path.exists():
+        raise InputError(f"{path} not found: run `corpustune mine` first")
+    lists = []
+    for number, record in iter_jsonl(path):
+        try:
+            lists.append(CandidateList.from_json(record))
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(f"{path}: line {number}: not a candidate list ({error})") from None
+    return lists
+
+
+def list_passage_ids(candidates: CandidateList) -> list[str]:
+    """The positive first, then the other candidates in mined order (no duplicates)."""
+    ids = [candidates.positive_id] if candidates.positive_id is not None else []
+    ids += [c.passage_id for c in candidates.candidates if c.passage_id not in ids]
+    return ids
+
+
+def apply_filters(lists: Sequence[np.ndarray], config: ScoreConfig) -> tuple[np.ndarray, dict]:
+    """Bool mask of the kept lists and a report of what each filter removed."""
+    keep = np.ones(len(lists), dtype=bool)
+    report: dict = {"lists": len(lists)}
+    if config.require_positive_first:
+        first = filters.positive_first(lists)
+        report["removed_positive_not_first"] = int((keep & ~first).sum())
+        keep &= first
+    if config.top_score_percentile is not None:
+        survivors = [s for s, k in zip(lists, keep) if k]
+        high, threshold = filters.high_top_score(survivors, config.top_score_percentile)
+        mask = np.zeros(len(lists), dtype=bool)
+        mask[np.flatnonzero(keep)] = high
+        report["removed_low_top_score"] = int(keep.sum() - mask.sum())
+        report["top_score_threshold"] = threshold
+        keep = mask
+    report["kept"] = int(keep.sum())
+    return keep, report
+
+
+def score_run(run: Path, passages: Sequence[Passage], config: ScoreConfig, *, show_progress: bool = False) -> dict | None:
+    """Score the run folder's candidate lists; returns the stats on rank 0, None elsewhere."""
+    started = time.perf_counter()
+    candidate_lists = read_candidates(run / "candidates" / "candidates.jsonl")
+    queries = read_queries(run / "queries" / "queries.jsonl")
+    by_id = {p.id: p for p in passages}
+    ids_per_list, pairs = [], []
+    for candidates in candidate_lists:
+        if candidates.positive_id is None:
+            raise InputError(f"candidate list of query {candidates.query_id!r} has no positive; re-run `corpustune mine`")
+        query = queries.get(candidates.query_id)
+        if query is None:
+            raise InputError(f"query {candidates.query_id!r} of the candidate lists is not in {run}/queries/queries.jsonl")
+        ids = list_passage_ids(candidates)
+        unknown = [p for p in ids if p not in by_id]
+        if unknown:
+            raise InputError(f"candidate list of query {query.id!r} names passages not in the corpus: {unknown[:5]}; "
+                             "score with the corpus that was mined")
+        ids_per_list.append(ids)
+        pairs += [(query.text, by_id[p].full_text()) for p in ids]
+    scoring = ScoringReport()
+    per_teacher = []
+    with Group() as group:
+        cache = ScoreCache(run / "scores" / "cache", rank=group.rank)
+        for spec in config.teachers:
+            teacher = build_teacher(spec, passages)
+            flat = score_pairs(pairs, teacher, cache, group, chunk_size=config.chunk_size, report=scoring,
+                               show_progress=show_progress)
+            per_teacher.append(flat)
+            del teacher
+        cache.close()
+        if group.rank != 0:
+            return None
+    bounds = np.cumsum([0] + [len(ids) for ids in ids_per_list])
+    raw = [[flat[bounds[i] : bounds[i + 1]] for i in range(len(ids_per_list))] for flat in per_teacher]
+    combined = combine(raw, [t.weight for t in config.teachers], config.ensemble_normalization)
+    keep, report = apply_filters(combined, config)
+    kept = [s for s, k in zip(combined, keep) if k]
+    low, high = filters.percentile_bounds(kept, config.normalize_lower_percentile, config.normalize_upper_percentile)
+    records = [
+        ScoredList(
+            query_id=candidates.query_id,
+            positive_id=candidates.positive_id,
+            passage_ids=tuple(ids),
+            teacher_scores=tuple(float(x) for x in filters.min_max(scores, low, high)),
+        )
+        for candidates, ids, scores, k in zip(candidate_lists, ids_per_list, combined, keep)
+        if k
+    ]
+    out = run / "scores"
+    write_jsonl_atomic(out / "scores.jsonl", (r.to_json() for r in records))
+    stats = {
+        **report,
+        "normalization_bounds": [low, high],
+        "scoring": asdict(scoring),
+        "config": config.model_dump(),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    write_json_atomic(out / "stats.json", stats)
+    return stats
