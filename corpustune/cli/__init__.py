@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from corpustune.cli import evaluate, inspect, models
+from corpustune.cli import evaluate, inspect, models, train
 from corpustune.errors import CorpustuneError
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app = typer.Typer(
 app.command("inspect")(inspect.command)
 app.command("models")(models.command)
 app.command("evaluate")(evaluate.command)
+app.command("train")(train.command)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -185,6 +186,10 @@ class Trainer:
     def train(self, resume: bool = True) -> LoopState:
         """Run (or resume) to the last epoch or early stop; the best model ends in `model_dir`."""
         checkpoints = self.out / "checkpoints"
+        if not resume and self.context.is_main:  # a fresh start must not mix with an older run's files
+            shutil.rmtree(checkpoints, ignore_errors=True)
+            (self.out / "log.jsonl").unlink(missing_ok=True)
+        barrier(self.context)
         found = latest_checkpoint(checkpoints) if resume else None
         if found is not None:
             loop = load_checkpoint(found, self.model, self.optimizer, self.scheduler, self.context.device)
@@ -215,6 +220,7 @@ class Trainer:
         steps = epoch_steps(len(self.train_examples), config.queries_per_step, config.seed, state.epoch)
         while state.step_in_epoch < len(steps):
             started = time.perf_counter()
+            rate = self.scheduler.get_last_lr()[0]  # the rate this step uses
             result = self.step([self.train_examples[i] for i in steps[state.step_in_epoch]])
             state.step_in_epoch += 1
             state.global_step += 1
@@ -222,7 +228,7 @@ class Trainer:
                 log.append_many([{
                     "step": state.global_step, "epoch": state.epoch, "loss": result.loss,
                     "listwise": result.listwise, "infonce": result.infonce,
-                    "lr": self.scheduler.get_last_lr()[0], "queries": result.num_queries,
+                    "lr": rate, "queries": result.num_queries,
                     "distinct_passages": result.distinct_passages, "passage_slots": result.passage_slots,
                     "seconds": round(time.perf_counter() - started, 4),
                 }])
