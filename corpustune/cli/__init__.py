@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from corpustune.cli import evaluate, generate, inspect, mine, models, score
+from corpustune.cli import evaluate, generate, inspect, mine, models, score, train
 from corpustune.errors import CorpustuneError
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.command("evaluate")(evaluate.command)
 app.command("generate")(generate.command)
 app.command("mine")(mine.command)
 app.command("score")(score.command)
+app.command("train")(train.command)
 
 
 def main() -> None:

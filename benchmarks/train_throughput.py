@@ -1,0 +1,164 @@
+"""Trained passage slots per second: our training step vs sentence-transformers' trainer.
+
+Data: SciFact BEIR *train* queries (never test), 64 queries x 8 passages, max 128 tokens, the
+packaged MiniLM. Each list is the query's relevant passage plus its BM25 top passages from a
+shared pool; the teacher is BM25 min-max normalized per list (a speed benchmark: the scores only
+need the right shape). The pool is the 64 positives plus every query's BM25 top `--pool-depth`
+over the whole corpus, so lists share passages the way mined lists on a small corpus do (at the
+paper's step, 4,096 queries x 20 slots over SciFact's 5,183 passages, each distinct passage would
+fill >= 15.8 slots on average; the sharing printed here is far lower).
+
+Ours: `Trainer.step` (distinct passages encoded once, length-bucketed chunks, loss, backward,
+clipping, AdamW). Baseline: a step of `SentenceTransformerTrainer` with `DistillKLDivLoss`
+(tau_S 0.05, tau_T 0.3) on the same lists, measured between the trainer's step callbacks, in the
+same process. Medians of `--repeats` steps after one warm-up step each.
+
+    PYTHONPATH=. python benchmarks/train_throughput.py [--data ../shared/data/scifact]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from corpustune.data.beir import load_split
+from corpustune.data.corpus import CorpusSpec, read_passages
+from corpustune.retrieve.bm25 import BM25Index
+from corpustune.train.batching import Example, make_batch
+from corpustune.train.config import TrainConfig
+from corpustune.train.trainer import Trainer
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
+
+
+def build_lists(data: Path, queries: int, list_size: int, pool_depth: int, seed: int):
+    passages = {p.id: p for p in read_passages(CorpusSpec(path=data))}
+    train_queries, qrels = load_split(data, "train")
+    rng = np.random.default_rng(seed)
+    chosen = [q for q in sorted(qrels) if any(p in passages for p in qrels[q])]
+    chosen = [chosen[i] for i in rng.permutation(len(chosen))[:queries]]
+    texts = [train_queries[q].text for q in chosen]
+    positives = [next(p for p in qrels[q] if p in passages) for q in chosen]
+    full = BM25Index(list(passages.values()))
+    _, rows = full.search(texts, pool_depth)
+    pool = sorted(set(positives) | {full.passage_ids[j] for row in rows for j in row})
+    pooled = BM25Index([passages[p] for p in pool])
+    scores, rows = pooled.search(texts, list_size + 1)
+    examples = []
+    for qid, text, positive, row_s, row_i in zip(chosen, texts, positives, scores, rows):
+        ranked = [(pooled.passage_ids[j], float(s)) for s, j in zip(row_s, row_i) if pooled.passage_ids[j] != positive]
+        ids = [positive] + [p for p, _ in ranked[: list_size - 1]]
+        raw = np.array([dict(ranked).get(positive, max(s for _, s in ranked))] + [s for _, s in ranked[: list_size - 1]])
+        teacher = (raw - raw.min()) / max(raw.max() - raw.min(), 1e-9)
+        examples.append(Example(qid, text, positive, tuple(ids), tuple(float(t) for t in teacher)))
+    return examples, passages, len(pool)
+
+
+def our_steps(examples, passages, args) -> tuple[list[float], float, str]:
+    config = TrainConfig(
+        model="minilm", queries_per_step=len(examples), list_size=args.list_size,
+        query_max_tokens=args.max_tokens, passage_max_tokens=args.max_tokens, seed=args.seed,
+    )
+    with tempfile.TemporaryDirectory() as out:
+        trainer = Trainer(config, examples, [], passages, Path(out), show_progress=False)
+        times = []
+        for _ in range(args.repeats + 1):
+            started = time.perf_counter()
+            trainer.step(examples)
+            times.append(time.perf_counter() - started)
+        chunks = len(trainer.encoder.chunks([passages[p].full_text() for p in make_batch(examples).passage_ids],
+                                            trainer.passage_side))
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    path = "gradient caching" if chunks > 1 else "one graph"
+    return times[1:], peak_gb, f"{path}, {chunks} passage chunk(s) of <= {config.chunk_tokens} tokens"
+
+
+def baseline_steps(examples, passages, args) -> list[float]:
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.sentence_transformer.losses import DistillKLDivLoss
+    from transformers import TrainerCallback
+
+    from corpustune.models import resolve_model
+
+    model = SentenceTransformer(resolve_model("minilm"), device="cpu")
+    model.max_seq_length = args.max_tokens
+    columns = {"query": [e.query_text for e in examples]}
+    for j in range(args.list_size):
+        columns[f"passage_{j}"] = [passages[e.passage_ids[j]].full_text() for e in examples]
+    columns["label"] = [list(e.teacher_scores) for e in examples]
+    dataset = Dataset.from_dict(columns)
+
+    class Timer(TrainerCallback):
+        def __init__(self):
+            self.times, self.started = [], 0.0
+
+        def on_step_begin(self, *_, **__):
+            self.started = time.perf_counter()
+
+        def on_step_end(self, *_, **__):
+            self.times.append(time.perf_counter() - self.started)
+
+    timer = Timer()
+    with tempfile.TemporaryDirectory() as out:
+        trainer = SentenceTransformerTrainer(
+            model=model,
+            args=SentenceTransformerTrainingArguments(
+                output_dir=out, per_device_train_batch_size=len(examples), max_steps=args.repeats + 1,
+                learning_rate=2e-4, weight_decay=0.01, max_grad_norm=1.0, save_strategy="no", report_to="none",
+                use_cpu=True, logging_strategy="no", dataloader_drop_last=True, seed=args.seed,
+            ),
+            train_dataset=dataset,
+            loss=DistillKLDivLoss(model, student_temperature=0.05, teacher_temperature=0.3),
+            callbacks=[timer],
+        )
+        trainer.train()
+    return timer.times[1:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--queries", type=int, default=64)
+    parser.add_argument("--list-size", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--pool-depth", type=int, default=2, help="BM25 top-k of each query added to the pool")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for both sides (on a CPU shared with other jobs, 2 threads thrash)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    examples, passages, pool = build_lists(args.data, args.queries, args.list_size, args.pool_depth, args.seed)
+    batch = make_batch(examples)
+    slots = batch.passage_slots
+    print(f"torch threads: {args.threads}")
+    print(f"data: {args.data.name} train queries, {len(examples)} queries x {args.list_size} passages = {slots} "
+          f"passage slots, max {args.max_tokens} tokens, model minilm")
+    print(f"sharing: pool of {pool} passages; {len(batch.passage_ids)} distinct passages in the step, "
+          f"{slots / len(batch.passage_ids):.2f} slots per distinct passage")
+    ours, peak_gb, path = our_steps(examples, passages, args)
+    print(f"ours: {path}; step seconds {[round(t, 2) for t in ours]}; peak resident memory {peak_gb:.2f} GB "
+          f"(limit 8 GB: {'ok' if peak_gb < 8 else 'EXCEEDED'})")
+    base = baseline_steps(examples, passages, args)
+    print(f"sentence-transformers trainer + DistillKLDivLoss: step seconds {[round(t, 2) for t in base]}")
+    ours_rate = slots / statistics.median(ours)
+    base_rate = slots / statistics.median(base)
+    print(f"trained passage slots/s (median of {args.repeats}): ours {ours_rate:.1f}, baseline {base_rate:.1f}")
+    print(f"ratio={ours_rate / base_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Saving the student as a plain sentence-transformers folder with its prompts and a model card."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from corpustune.data.atomic import write_text_atomic
+
+
+def save_student(model, folder: Path, *, query_prompt: str, passage_prompt: str, card: dict[str, Any]) -> None:
+    """Save `model` to `folder` (replacing it whole) so that `SentenceTransformer(folder)` loads it
+    with no custom code and encodes with the training prompts (`prompt_name="query"`/`"document"`)."""
+    model.prompts = {"query": query_prompt, "document": passage_prompt}
+    partial = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save(str(partial), create_model_card=False)
+    write_text_atomic(partial / "README.md", model_card(card, query_prompt, passage_prompt))
+    old = folder.with_name(f".{folder.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    partial.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def model_card(card: dict[str, Any], query_prompt: str, passage_prompt: str) -> str:
+    """A README.md stating how the model was trained and on what."""
+    settings = json.dumps(card.get("settings", {}), indent=2)
+    data = "\n".join(f"| {k} | {v} |" for k, v in card.get("data", {}).items())
+    history = "\n".join(
+        f"| {h['epoch']} | {h['step']} | {h['dev_loss']:.5f} |" for h in card.get("history", []) if "dev_loss" in h
+    )
+    return f"""---
+library_name: sentence-transformers
+pipeline_tag: sentence-similarity
+base_model: {card.get("base_model", "")}
+tags: [sentence-transformers, corpustune, listwise-distillation]
+---
+
+# {card.get("title", "corpustune student")}
+
+Fine-tuned from `{card.get("base_model", "")}` by corpustune on synthetic queries for one document
+collection: listwise distillation (KL from teacher to student over each query's list) plus
+InfoNCE with teacher-based false-negative masking (Tamber et al. 2025, arXiv 2505.19274).
+
+```python
+from sentence_transformers import SentenceTransformer
+model = SentenceTransformer("path/to/this/folder")
+queries = model.encode(["..."], prompt_name="query")        # prompt {query_prompt!r}
+passages = model.encode(["..."], prompt_name="document")   # prompt {passage_prompt!r}
+```
+
+## Training data
+
+| item | value |
+|---|---|
+{data}
+
+## Dev loss
+
+| epoch | step | dev loss |
+|---|---|---|
+{history}
+
+## Settings
+
+```json
+{settings}
+```
+"""

@@ -1,0 +1,178 @@
+"""One training step with gradient caching (Gao et al. 2021, "Scaling Deep Contrastive Learning
+Batch Size under Memory Limited Setup", arXiv 2101.06983).
+
+1. embed every text of the step in length-bucketed chunks *without* an autograd graph;
+2. compute the loss on those embeddings (made leaves) and backpropagate to them only;
+3. re-encode chunk by chunk *with* a graph and backpropagate each chunk's cached embedding
+   gradient into the parameters, so only one chunk's activations live at a time.
+
+The gradients equal those of encoding the whole step with one graph, while InfoNCE negatives
+span the whole step (and, through the gather, every rank). Dropout masks are replayed by
+restoring the RNG state of each chunk before re-encoding it. When a step fits one chunk the
+plain path (keep the graph, one backward) is used: same result, one forward fewer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from corpustune.train.batching import StepBatch, length_chunks, shard
+from corpustune.train.distributed import Context, gather_rows, sum_over_ranks
+from corpustune.train.losses import CombinedLoss
+
+
+@dataclass(frozen=True)
+class TextSide:
+    """How one side (queries or passages) is encoded."""
+
+    prompt: str
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """Global values (summed over ranks) of one step's loss and its parts (None when weight 0)."""
+
+    loss: float
+    listwise: float | None
+    infonce: float | None
+    num_queries: int
+    distinct_passages: int
+    passage_slots: int
+
+
+class StepEncoder:
+    """Turns texts into embeddings with a sentence-transformers model, chunked by token budget."""
+
+    def __init__(self, model, device: torch.device, chunk_tokens: int, autocast_dtype: torch.dtype | None = None):
+        self.model = model
+        self.device = device
+        self.chunk_tokens = chunk_tokens
+        self.autocast_dtype = autocast_dtype
+
+    def lengths(self, texts: list[str], side: TextSide) -> np.ndarray:
+        """Tokens per text after prompt and truncation; (n,) int64."""
+        if not texts:
+            return np.zeros(0, dtype=np.int64)
+        ids = self.model.tokenizer(
+            [side.prompt + t for t in texts], truncation=True, max_length=side.max_tokens
+        )["input_ids"]
+        return np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(texts))
+
+    def chunks(self, texts: list[str], side: TextSide) -> list[np.ndarray]:
+        return length_chunks(self.lengths(texts, side), self.chunk_tokens)
+
+    def forward(self, texts: list[str], side: TextSide) -> torch.Tensor:
+        """(n, d) embeddings of `texts`, with a graph when grad mode is on."""
+        features = self.model.preprocess(texts, prompt=side.prompt or None, max_length=side.max_tokens)
+        features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+        autocast = (
+            torch.autocast(self.device.type, dtype=self.autocast_dtype)
+            if self.autocast_dtype is not None
+            else contextlib.nullcontext()
+        )
+        with autocast:
+            embeddings = self.model(features)["sentence_embedding"]
+        # the loss runs in at least float32 (bf16 autocast outputs are upcast; a float64 model stays so)
+        return embeddings.float() if embeddings.dtype in (torch.bfloat16, torch.float16) else embeddings
+
+    def embed(self, texts: list[str], chunks: list[np.ndarray], side: TextSide) -> tuple[torch.Tensor, list]:
+        """Embed chunk by chunk in the current grad mode; returns (n, d) and each chunk's RNG state."""
+        if not texts:
+            dim = self.model.get_embedding_dimension()
+            # a rank without texts still joins the gather's backward, so its (empty) rows need a graph
+            dtype = next(self.model.parameters()).dtype
+            return torch.zeros(0, dim, dtype=dtype, device=self.device, requires_grad=torch.is_grad_enabled()), []
+        out: torch.Tensor | None = None
+        states = []
+        for chunk in chunks:
+            states.append(_rng_state(self.device))
+            vectors = self.forward([texts[i] for i in chunk], side)  # (chunk, d)
+            if out is None:
+                out = vectors.new_zeros(len(texts), vectors.shape[1])
+            out = out.index_copy(0, torch.as_tensor(chunk, device=self.device), vectors)
+        return out, states
+
+    def backward_chunks(
+        self, texts: list[str], chunks: list[np.ndarray], states: list, side: TextSide, gradient: torch.Tensor
+    ) -> None:
+        """Re-encode each chunk with a graph and push its cached embedding gradient into the weights."""
+        for chunk, state in zip(chunks, states):
+            _set_rng_state(self.device, state)
+            vectors = self.forward([texts[i] for i in chunk], side)  # (chunk, d)
+            vectors.backward(gradient[torch.as_tensor(chunk, device=gradient.device)])
+
+
+def _rng_state(device: torch.device):
+    return torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
+def _set_rng_state(device: torch.device, state) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
+def run_step(
+    encoder: StepEncoder,
+    loss_fn: CombinedLoss,
+    batch: StepBatch,
+    passage_texts: dict[str, str],
+    query_side: TextSide,
+    passage_side: TextSide,
+    context: Context = Context(),
+    *,
+    train: bool = True,
+    grad_cache: bool | None = None,
+) -> StepResult:
+    """Loss of `batch` (this rank's share of queries and distinct passages); with `train`, the
+    parameter gradients of the global loss are accumulated into `.grad` (not yet summed over ranks).
+
+    grad_cache: True/False forces the path; None caches only when a side needs several chunks.
+    """
+    queries = shard(batch.num_queries, context.rank, context.world_size)
+    passages = shard(len(batch.passage_ids), context.rank, context.world_size)
+    query_texts = batch.query_texts[queries]
+    texts = [passage_texts[p] for p in batch.passage_ids[passages]]
+    query_chunks = encoder.chunks(query_texts, query_side)
+    passage_chunks = encoder.chunks(texts, passage_side)
+    if grad_cache is None:
+        grad_cache = len(query_chunks) > 1 or len(passage_chunks) > 1
+    grad_cache = grad_cache and train
+    device = encoder.device
+    with torch.set_grad_enabled(train and not grad_cache):
+        query_embeddings, query_states = encoder.embed(query_texts, query_chunks, query_side)  # (Q_local, d)
+        passage_embeddings, passage_states = encoder.embed(texts, passage_chunks, passage_side)  # (P_local, d)
+    if grad_cache:
+        query_embeddings = query_embeddings.detach().requires_grad_()
+        passage_embeddings = passage_embeddings.detach().requires_grad_()
+    with torch.set_grad_enabled(train):
+        all_passages = gather_rows(passage_embeddings, context)  # (P, d), every rank's share
+        parts = loss_fn(
+            query_embeddings,
+            all_passages,
+            batch.list_index[queries].to(device),
+            batch.teacher_scores[queries].to(device),
+            batch.valid[queries].to(device),
+            batch.positive_index[queries].to(device),
+            num_queries=batch.num_queries,
+        )
+        if train:
+            parts.total.backward()
+    if grad_cache:
+        encoder.backward_chunks(query_texts, query_chunks, query_states, query_side, query_embeddings.grad)
+        encoder.backward_chunks(texts, passage_chunks, passage_states, passage_side, passage_embeddings.grad)
+    values = [float(t.detach()) if t is not None else 0.0 for t in (parts.total, parts.listwise, parts.infonce)]
+    total, listwise, infonce = sum_over_ranks(values, context)
+    return StepResult(
+        loss=total,
+        listwise=listwise if parts.listwise is not None else None,
+        infonce=infonce if parts.infonce is not None else None,
+        num_queries=batch.num_queries,
+        distinct_passages=len(batch.passage_ids),
+        passage_slots=batch.passage_slots,
+    )

@@ -1,0 +1,308 @@
+"""The training loop: AdamW, warmup then linear decay to a floor, clipping, dev loss, early
+stopping, resumable checkpoints, data parallelism, and export of the best model.
+
+Why a compact own loop instead of `SentenceTransformerTrainer` / HF `Trainer`: their losses see
+one row of text columns per example and encode every column of every row, so a passage that
+several lists share is encoded once per list; the whole point of our step is to encode each
+distinct passage once, gather the (queries x list) matrix, cache gradients over the full step
+and gather passages across ranks. That step does not fit the Trainer's per-example collate +
+`compute_loss` contract, and the remaining Trainer services (schedule, clipping, checkpoints)
+are a few dozen lines here, with an exact resume we can test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from corpustune.data.atomic import JsonlAppender, write_json_atomic
+from corpustune.data.records import Passage
+from corpustune.models import resolve_model
+from corpustune.train.batching import Example, epoch_steps, make_batch
+from corpustune.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from corpustune.train.config import TrainConfig
+from corpustune.train.distributed import Context, all_reduce_gradients, barrier, init_distributed
+from corpustune.train.export import save_student
+from corpustune.train.gradcache import StepEncoder, StepResult, TextSide, run_step
+from corpustune.train.losses import CombinedLoss
+
+
+@dataclass
+class LoopState:
+    """Where the loop is; saved in every checkpoint."""
+
+    global_step: int = 0
+    epoch: int = 0
+    step_in_epoch: int = 0  # steps of `epoch` already done
+    best_dev_loss: float | None = None
+    evals_without_improvement: int = 0
+    stopped_early: bool = False
+    history: list[dict] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_student(config: TrainConfig, device: torch.device):
+    """The student with every dropout layer set to `config.dropout` (the paper trains with 0)."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(resolve_model(config.model), device=str(device), trust_remote_code=config.trust_remote_code)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = config.dropout
+    return model
+
+
+def make_optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; biases and normalization weights (1-D tensors) get no weight decay, as in HF Trainer."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+    )
+
+
+def schedule(total_steps: int, warmup_steps: int, floor: float) -> Callable[[int], float]:
+    """Multiplier of the peak rate at optimizer step `s` (0-based): linear warmup, then linear
+    decay reaching `floor` at `total_steps`."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        remaining = max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+        return floor + (1.0 - floor) * remaining
+
+    return factor
+
+
+def config_digest(config: TrainConfig, train: Sequence[Example]) -> str:
+    digest = hashlib.sha256(config.model_dump_json().encode())
+    for example in train:
+        digest.update(f"{example.query_id}\0{example.passage_ids}\0{example.teacher_scores}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+class Trainer:
+    """Trains a student on `train` examples, tracking dev loss on `dev`; writes under `out`.
+
+    `callbacks` are called as `callback(trainer, step_result)` after each optimizer step.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        train: Sequence[Example],
+        dev: Sequence[Example],
+        passages: dict[str, Passage],
+        out: Path,
+        model_dir: Path | None = None,
+        *,
+        context: Context | None = None,
+        callbacks: Sequence[Callable] = (),
+        data_card: dict | None = None,
+        show_progress: bool = True,
+    ):
+        if not train:
+            raise ValueError("no training examples")
+        self.config = config
+        self.train_examples = list(train)
+        self.dev_examples = list(dev)
+        self.passage_texts = {p.id: p.full_text() for p in passages.values()}
+        self.out = Path(out)
+        self.model_dir = Path(model_dir) if model_dir is not None else self.out / "best"
+        self.context = context or init_distributed()
+        self.callbacks = list(callbacks)
+        self.data_card = data_card or {}
+        self.show_progress = show_progress and self.context.is_main
+        seed_everything(config.seed)
+        self.model = load_student(config, self.context.device)
+        self.model.train()
+        cuda = self.context.device.type == "cuda"
+        autocast = torch.bfloat16 if config.precision == "bf16" or (config.precision == "auto" and cuda) else None
+        self.encoder = StepEncoder(self.model, self.context.device, config.chunk_tokens, autocast)
+        self.loss_fn = CombinedLoss.from_config(config)
+        self.query_side = TextSide(config.query_prompt, config.query_max_tokens)
+        self.passage_side = TextSide(config.passage_prompt, config.passage_max_tokens)
+        self.parameters = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(self.model, config)
+        self.steps_per_epoch = math.ceil(len(self.train_examples) / config.queries_per_step)
+        self.total_steps = config.epochs * self.steps_per_epoch
+        warmup = round(config.warmup_epochs * self.steps_per_epoch)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, schedule(self.total_steps, warmup, config.decay_floor)
+        )
+        self.digest = config_digest(config, self.train_examples)
+        self.state = LoopState()
+
+    # -- one step -------------------------------------------------------------------------
+
+    def step(self, examples: Sequence[Example]) -> StepResult:
+        """One optimizer step on `examples` (the global step's queries; each rank takes its share)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        result = run_step(
+            self.encoder, self.loss_fn, make_batch(examples), self.passage_texts,
+            self.query_side, self.passage_side, self.context, train=True, grad_cache=self.config.grad_cache,
+        )
+        all_reduce_gradients(self.parameters, self.context)
+        torch.nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        return result
+
+    def dev_loss(self) -> float | None:
+        """Mean loss per dev query, in steps of the training step size, without gradients."""
+        if not self.dev_examples:
+            return None
+        total = 0.0
+        size = self.config.queries_per_step
+        for start in range(0, len(self.dev_examples), size):
+            chunk = self.dev_examples[start : start + size]
+            result = run_step(
+                self.encoder, self.loss_fn, make_batch(chunk), self.passage_texts,
+                self.query_side, self.passage_side, self.context, train=False,
+            )
+            total += result.loss * len(chunk)
+        return total / len(self.dev_examples)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def train(self, resume: bool = True) -> LoopState:
+        """Run (or resume) to the last epoch or early stop; the best model ends in `model_dir`."""
+        checkpoints = self.out / "checkpoints"
+        if not resume and self.context.is_main:  # a fresh start must not mix with an older run's files
+            shutil.rmtree(checkpoints, ignore_errors=True)
+            (self.out / "log.jsonl").unlink(missing_ok=True)
+        barrier(self.context)
+        found = latest_checkpoint(checkpoints) if resume else None
+        if found is not None:
+            loop = load_checkpoint(found, self.model, self.optimizer, self.scheduler, self.context.device)
+            if loop.get("digest") != self.digest:
+                raise ValueError(
+                    f"{found} was made with other settings or data; pass a new run folder or restart from scratch"
+                )
+            self.state = LoopState(**{k: v for k, v in loop.items() if k != "digest"})
+        log = JsonlAppender(self.out / "log.jsonl") if self.context.is_main else None
+        progress = tqdm(
+            total=self.total_steps, initial=self.state.global_step, desc="training", unit="step",
+            disable=not self.show_progress,
+        )
+        try:
+            while self.state.epoch < self.config.epochs and not self.state.stopped_early:
+                self._run_epoch(log, progress, checkpoints)
+        finally:
+            progress.close()
+            if log is not None:
+                log.close()
+        if self.state.best_dev_loss is None:  # no dev set: the last weights are the result
+            self._save_best()
+        self._publish()
+        return self.state
+
+    def _run_epoch(self, log, progress, checkpoints: Path) -> None:
+        config, state = self.config, self.state
+        steps = epoch_steps(len(self.train_examples), config.queries_per_step, config.seed, state.epoch)
+        while state.step_in_epoch < len(steps):
+            started = time.perf_counter()
+            rate = self.scheduler.get_last_lr()[0]  # the rate this step uses
+            result = self.step([self.train_examples[i] for i in steps[state.step_in_epoch]])
+            state.step_in_epoch += 1
+            state.global_step += 1
+            if log is not None:
+                log.append_many([{
+                    "step": state.global_step, "epoch": state.epoch, "loss": result.loss,
+                    "listwise": result.listwise, "infonce": result.infonce,
+                    "lr": rate, "queries": result.num_queries,
+                    "distinct_passages": result.distinct_passages, "passage_slots": result.passage_slots,
+                    "seconds": round(time.perf_counter() - started, 4),
+                }])
+            progress.update(1)
+            progress.set_postfix(loss=f"{result.loss:.4f}")
+            end_of_epoch = state.step_in_epoch == len(steps)
+            if (config.eval_every_steps and state.global_step % config.eval_every_steps == 0) or (
+                end_of_epoch and not config.eval_every_steps
+            ):
+                self._evaluate(log)
+            if end_of_epoch:
+                state.epoch += 1
+                state.step_in_epoch = 0
+            if end_of_epoch or state.stopped_early or state.global_step % config.checkpoint_every_steps == 0:
+                self._checkpoint(checkpoints)
+            for callback in self.callbacks:
+                callback(self, result)
+            if state.stopped_early or end_of_epoch:
+                return
+
+    def _evaluate(self, log) -> None:
+        state = self.state
+        loss = self.dev_loss()
+        if loss is None:
+            return
+        record = {"epoch": state.epoch, "step": state.global_step, "dev_loss": loss}
+        state.history.append(record)
+        if log is not None:
+            log.append_many([record])
+        if state.best_dev_loss is None or loss < state.best_dev_loss:
+            state.best_dev_loss = loss
+            state.evals_without_improvement = 0
+            self._save_best()
+        else:
+            state.evals_without_improvement += 1
+            state.stopped_early = state.evals_without_improvement >= self.config.patience
+
+    def _checkpoint(self, checkpoints: Path) -> None:
+        if self.context.is_main:
+            loop = {**self.state.__dict__, "digest": self.digest}
+            save_checkpoint(checkpoints, self.model, self.optimizer, self.scheduler, loop)
+        barrier(self.context)
+
+    def _card(self) -> dict:
+        return {
+            "base_model": self.config.model,
+            "settings": self.config.model_dump(),
+            "data": {
+                "training queries": f"{len(self.train_examples):,}",
+                "dev queries": f"{len(self.dev_examples):,}",
+                "optimizer steps": f"{self.state.global_step:,}",
+                "best dev loss": "n/a" if self.state.best_dev_loss is None else f"{self.state.best_dev_loss:.5f}",
+                **self.data_card,
+            },
+            "history": self.state.history,
+        }
+
+    def _save_best(self) -> None:
+        if self.context.is_main:
+            save_student(
+                self.model, self.out / "best", query_prompt=self.config.query_prompt,
+                passage_prompt=self.config.passage_prompt, card=self._card(),
+            )
+        barrier(self.context)
+
+    def _publish(self) -> None:
+        """Copy the best model to `model_dir` with a card that has the final history."""
+        if self.context.is_main:
+            from sentence_transformers import SentenceTransformer
+
+            best = SentenceTransformer(str(self.out / "best"), device="cpu")
+            save_student(
+                best, self.model_dir, query_prompt=self.config.query_prompt,
+                passage_prompt=self.config.passage_prompt, card=self._card(),
+            )
+            write_json_atomic(self.out / "state.json", {**self.state.__dict__, "digest": self.digest})
+        barrier(self.context)

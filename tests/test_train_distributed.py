@@ -1,0 +1,67 @@
+"""Two gloo ranks under torchrun give the loss and updated weights of one process; a killed run
+resumes to the same final weights as an uninterrupted one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+WORKER = Path(__file__).with_name("train_worker.py")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args: list[str], timeout: int = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def test_two_rank_ddp_equals_one_process(tiny_biencoder_path, tmp_path):
+    single, double = tmp_path / "single", tmp_path / "double"
+    single.mkdir()
+    double.mkdir()
+    done = _run([sys.executable, str(WORKER), "steps", str(tiny_biencoder_path), str(single)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                 str(WORKER), "steps", str(tiny_biencoder_path), str(double)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, two = torch.load(single / "result.pt"), torch.load(double / "result.pt")
+    assert one["losses"][0] > 0
+    for a, b in zip(one["losses"], two["losses"]):
+        assert abs(a - b) < 1e-5
+    base = load_file(str(tiny_biencoder_path / "model.safetensors"))
+    moved = 0
+    for name, weight in one["state"].items():
+        torch.testing.assert_close(two["state"][name], weight, atol=1e-5, rtol=1e-4, msg=name)
+        short = next((k for k in base if name.endswith("." + k)), None)
+        moved += short is not None and not torch.equal(base[short], weight)
+    assert moved > 10  # the steps really changed the weights that are compared
+
+
+def _final_weights(out: Path) -> dict[str, torch.Tensor]:
+    latest = (out / "train" / "checkpoints" / "latest").read_text().strip()
+    return load_file(str(out / "train" / "checkpoints" / latest / "model.safetensors"))
+
+
+def test_killed_run_resumes_to_the_same_weights(tiny_biencoder_path, tmp_path):
+    plain, killed = tmp_path / "plain", tmp_path / "killed"
+    done = _run([sys.executable, str(WORKER), "run", str(tiny_biencoder_path), str(plain)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run([sys.executable, str(WORKER), "run", str(tiny_biencoder_path), str(killed), "3"])
+    assert done.returncode == -9  # SIGKILL after step 3; the last checkpoint is step 2
+    assert (killed / "train" / "checkpoints" / "latest").read_text().strip() == "checkpoint-2"
+    assert not (killed / "model").exists()
+    done = _run([sys.executable, str(WORKER), "run", str(tiny_biencoder_path), str(killed)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, b = _final_weights(plain), _final_weights(killed)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    log = (killed / "train" / "log.jsonl").read_text().splitlines()
+    assert sum('"step": 3,' in line for line in log) == 2  # step 3 was done, lost, and redone
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(killed / "model"), device="cpu")
+    assert model.prompts["query"] == "" and (killed / "model" / "README.md").exists()

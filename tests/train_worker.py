@@ -1,0 +1,64 @@
+"""Training runs launched as separate processes by the tests (torchrun ranks, killed runs).
+
+usage: python tests/train_worker.py steps MODEL OUT      (any world size; rank 0 writes OUT/result.pt)
+       python tests/train_worker.py run MODEL OUT [KILL_AT_STEP]
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from corpustune.train.config import TrainConfig  # noqa: E402
+from corpustune.train.trainer import Trainer  # noqa: E402
+from tests.train_fixtures import tiny_examples, tiny_passage_map  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def steps_config(model: str) -> TrainConfig:
+    # 5 queries per step: uneven shares over 2 ranks; a small chunk budget: gradient caching on
+    return TrainConfig(model=model, queries_per_step=5, chunk_tokens=40, epochs=1, mask_fraction=0.3,
+                       query_max_tokens=16, passage_max_tokens=24, learning_rate=1e-3)
+
+
+def run_config(model: str) -> TrainConfig:
+    return TrainConfig(model=model, queries_per_step=3, epochs=3, checkpoint_every_steps=2, dev_fraction=0.2,
+                       patience=5, query_max_tokens=16, passage_max_tokens=24, learning_rate=1e-3, seed=7)
+
+
+def two_steps(model: str, out: Path) -> None:
+    """Two optimizer steps on fixed batches; rank 0 saves losses and the updated weights."""
+    examples = tiny_examples()
+    trainer = Trainer(steps_config(model), examples, [], tiny_passage_map(), out / "train", show_progress=False)
+    losses = [trainer.step(examples[:5]).loss, trainer.step(examples[5:]).loss]
+    if trainer.context.is_main:
+        torch.save({"losses": losses, "state": trainer.model.state_dict()}, out / "result.pt")
+
+
+def full_run(model: str, out: Path, kill_at: int | None) -> None:
+    from corpustune.train.batching import split_by_source
+
+    config = run_config(model)
+    train, dev = split_by_source(tiny_examples(), config.dev_fraction, config.seed)
+
+    def kill(trainer, result) -> None:
+        if trainer.state.global_step == kill_at:  # a step after a checkpoint: its work is lost
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    Trainer(config, train, dev, tiny_passage_map(), out / "train", out / "model", callbacks=[kill],
+            show_progress=False).train()
+
+
+if __name__ == "__main__":
+    mode, model_path, out_dir = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+    if mode == "steps":
+        two_steps(model_path, out_dir)
+    else:
+        full_run(model_path, out_dir, int(sys.argv[4]) if len(sys.argv) > 4 else None)
