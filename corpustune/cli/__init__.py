@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from corpustune.cli import evaluate, generate, inspect, mine, models, score, train
+from corpustune.cli import config, evaluate, generate, inspect, mine, models, run, score, train
 from corpustune.errors import CorpustuneError
 
 app = typer.Typer(
@@ -27,6 +27,8 @@ app.command("generate")(generate.command)
 app.command("mine")(mine.command)
 app.command("score")(score.command)
 app.command("train")(train.command)
+app.command("run")(run.command)
+app.command("config")(config.command)
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ MAX_REPORTED = 5
 class CorpusSpec(BaseModel):
     """Where a corpus lives and how to read it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     path: Path
     format: CorpusFormat = "auto"

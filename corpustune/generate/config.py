@@ -14,7 +14,7 @@ BackendName = Literal["llamacpp", "openai", "vllm", "transformers"]
 class BackendConfig(BaseModel):
     """Which engine runs the LLM and how; only the fields of the chosen backend are used."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     name: BackendName = "llamacpp"
     model: str = "qwen-coder-1.5b"
@@ -53,7 +53,7 @@ class BackendConfig(BaseModel):
 class GenerateConfig(BaseModel):
     """Everything that decides which queries are generated and which are kept."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     backend: BackendConfig = Field(default_factory=BackendConfig)
     types: tuple[str, ...] = BUILTIN_TYPES

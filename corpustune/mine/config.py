@@ -9,7 +9,7 @@ from corpustune.retrieve.search import DenseSettings
 
 
 class MineConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     bm25: bool = True
     """Use BM25 as one of the retrievers."""

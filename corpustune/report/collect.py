@@ -1,11 +1,27 @@
-"""Build parts of ReportData from what the pipeline leaves in the run folder."""
+"""Gather a run folder's artifacts into `ReportData`: evaluations, curves, filters, examples, timings."""
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
+from typing import Any
 
+from corpustune.data.atomic import read_jsonl_log
 from corpustune.pipeline.runner import read_timings
-from corpustune.report.schema import StageTiming
+from corpustune.report.schema import (
+    DevPoint,
+    EvalSet,
+    FilterCount,
+    ModelInfo,
+    QueryExample,
+    ReportData,
+    StageTiming,
+    TrainingCurves,
+    TrainPoint,
+)
+
+EXAMPLES_PER_TYPE = 3
 
 
 def stage_timings(run_dir: str | os.PathLike) -> list[StageTiming]:
@@ -16,3 +32,98 @@ def stage_timings(run_dir: str | os.PathLike) -> list[StageTiming]:
         seconds = entry.get("computed_seconds", entry["seconds"])
         timings.append(StageTiming(stage=entry["stage"], seconds=seconds, status=entry["status"]))
     return timings
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _filters(run_dir: Path) -> list[FilterCount]:
+    counts = []
+    generation = _json(run_dir / "queries" / "stats.json")
+    for query_type, stats in generation.get("types", {}).items():
+        remaining = stats["generated"]
+        for reason, dropped in stats.get("dropped", {}).items():
+            remaining -= dropped
+            counts.append(FilterCount(stage="generate", filter=reason, kept=remaining, dropped=dropped, query_type=query_type))
+    mining = _json(run_dir / "candidates" / "stats.json")
+    if mining:
+        remaining = mining["queries"]
+        for key in ("dropped_no_source", "dropped_source_heldout", "dropped_source_unknown", "dropped_retriever_filter"):
+            if mining.get(key):
+                remaining -= mining[key]
+                counts.append(FilterCount(stage="mine", filter=key.removeprefix("dropped_").replace("_", " "),
+                                          kept=remaining, dropped=mining[key]))
+    scoring = _json(run_dir / "scores" / "stats.json")
+    if scoring:
+        remaining = scoring["lists"]
+        for key in ("removed_positive_not_first", "removed_low_top_score"):
+            if key in scoring:
+                remaining -= scoring[key]
+                counts.append(FilterCount(stage="score", filter=key.removeprefix("removed_").replace("_", " "),
+                                          kept=remaining, dropped=scoring[key]))
+    return counts
+
+
+def _training(run_dir: Path, config) -> list[TrainingCurves]:
+    from corpustune.train.arms import arm_names
+
+    curves = []
+    for arm in arm_names(config.train.loss, config.ablation):
+        log = run_dir / "train" / arm / "log.jsonl"
+        train, dev = [], []
+        for record in read_jsonl_log(log):
+            if "dev_loss" in record:
+                dev.append(DevPoint(dev_loss=record["dev_loss"], epoch=record.get("epoch"), step=record.get("step")))
+            elif "loss" in record:
+                train.append(TrainPoint(step=record["step"], train_loss=record["loss"]))
+        best = min(dev, key=lambda point: point.dev_loss) if dev else None
+        curves.append(TrainingCurves(
+            arm="tuned" if arm == config.train.loss else arm, train=train, dev=dev,
+            best=None if best is None else f"step {best.step} (lowest dev loss)",
+        ))
+    return curves
+
+
+def _examples(run_dir: Path, passages: dict[str, Any]) -> list[QueryExample]:
+    shown: dict[str, int] = {}
+    examples = []
+    for record in read_jsonl_log(run_dir / "queries" / "queries.jsonl"):
+        query_type = record.get("type", "")
+        if shown.get(query_type, 0) >= EXAMPLES_PER_TYPE:
+            continue
+        shown[query_type] = shown.get(query_type, 0) + 1
+        source = passages.get(record.get("source_id"))
+        examples.append(QueryExample(type=query_type, text=record["text"], passage_id=record.get("source_id"),
+                                     passage_title=source.title if source else ""))
+    return examples
+
+
+def collect_report_data(run_dir: Path, config, passages: dict[str, Any] | None = None) -> ReportData:
+    """Everything the report shows, read from the run folder's artifacts."""
+    results = _json(run_dir / "eval" / "results.json")
+    evaluations = [
+        EvalSet(name=s["name"], source=s["source"], query_type=s.get("query_type"), num_queries=s["num_queries"],
+                results=s["results"])
+        for s in results.get("sets", [])
+    ]
+    settings = {
+        "corpus": str(config.data.path),
+        "generator": f"{config.generate.backend.name}:{config.generate.backend.model}",
+        "query types": ", ".join(config.generate.types),
+        "teacher": " + ".join(f"{t.kind}:{t.model or ''}".rstrip(":") for t in config.score.teachers),
+        "student": config.train.model,
+        "loss": config.train.loss,
+        "list size": str(config.train.list_size),
+    }
+    return ReportData(
+        dataset=Path(config.data.path).name,
+        settings=settings,
+        evaluations=evaluations,
+        training=_training(run_dir, config),
+        filters=_filters(run_dir),
+        examples=_examples(run_dir, passages or {}),
+        timings=stage_timings(run_dir),
+        model=ModelInfo(path=str(run_dir / "model"), base_model=config.train.model,
+                        query_prompt=config.train.query_prompt or None),
+    )

@@ -18,7 +18,7 @@ from corpustune.retrieve.fusion import reciprocal_rank_fusion, truncate
 class DenseSettings(BaseModel):
     """How a sentence-transformers model embeds queries and passages."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     model: str = "minilm"
     query_prompt: str = ""
@@ -32,7 +32,7 @@ class DenseSettings(BaseModel):
 class RetrieverSettings(BaseModel):
     """Which first-stage retriever to use: dense, BM25, or both fused by reciprocal rank fusion."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     kind: Literal["dense", "bm25", "hybrid"] = "dense"
     dense: DenseSettings = DenseSettings()

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class TeacherSpec(BaseModel):
     """One teacher. `kind`: cross-encoder, llm, biencoder or bm25; `model`: alias, path or hub id."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     kind: Literal["cross-encoder", "llm", "biencoder", "bm25"]
     model: str | None = None
@@ -38,7 +38,7 @@ LAPTOP_TEACHERS = [TeacherSpec(kind="bm25"), TeacherSpec(kind="biencoder", model
 
 
 class ScoreConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     teachers: list[TeacherSpec] = Field(default_factory=lambda: list(LAPTOP_TEACHERS))
     """One teacher, or several combined as an ensemble."""

@@ -1,0 +1,135 @@
+"""The whole run's settings: one pydantic model per stage, composed; presets and YAML overrides.
+
+Resolution order (later wins): the stage defaults (the paper's settings), a preset from
+`corpustune/presets/<name>.yaml`, a user YAML file, then `--set key.path=value` overrides.
+The resolved config is saved as `RUN/config.yaml`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from corpustune.data.corpus import CorpusSpec
+from corpustune.errors import InputError
+from corpustune.generate.config import GenerateConfig
+from corpustune.mine.config import MineConfig
+from corpustune.teach.config import ScoreConfig
+from corpustune.train.config import LossArm, TrainConfig
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+class EvaluateConfig(BaseModel):
+    """How base and tuned models are compared."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    split: str | None = Field("test", description="Human qrels split of a BEIR folder (skipped when the folder has none).")
+    depth: int = Field(100, ge=1, description="Passages retrieved per query.")
+    measures: tuple[str, ...] = Field(("nDCG@10", "R@100"), description="ir-measures names.")
+    heldout: bool = Field(True, description="Also evaluate on the held-out synthetic queries, per query type.")
+
+
+class RunConfig(BaseModel):
+    """Everything `corpustune run` does, stage by stage."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data: CorpusSpec
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
+    mine: MineConfig = Field(default_factory=MineConfig)
+    score: ScoreConfig = Field(default_factory=ScoreConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    ablation: tuple[LossArm, ...] = Field(
+        (), description="Extra loss arms trained on the same lists and evaluated beside the main model."
+    )
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise InputError(f"{path}: config file not found")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise InputError(f"{path}: not valid YAML: {error}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise InputError(f"{path}: expected a mapping of settings at the top level")
+    return loaded
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge mappings: nested mappings merge key by key, anything else is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """`train.epochs=3` -> {"train": {"epochs": 3}}; the value is parsed as YAML."""
+    if "=" not in text:
+        raise InputError(f"--set {text!r}: expected key.path=value, for example train.epochs=3")
+    path, raw = text.split("=", 1)
+    value: Any = yaml.safe_load(raw) if raw else ""
+    for key in reversed(path.strip().split(".")):
+        value = {key: value}
+    return value
+
+
+def resolve_config(
+    data: Path | None,
+    preset: str | None = None,
+    config_file: Path | None = None,
+    overrides: tuple[str, ...] = (),
+) -> RunConfig:
+    """Build the run config from a preset, a YAML file and overrides; `data` sets `data.path`."""
+    settings: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in preset_names():
+            raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(preset_names())}")
+        settings = merge(settings, read_yaml_mapping(PRESETS_DIR / f"{preset}.yaml"))
+    if config_file is not None:
+        settings = merge(settings, read_yaml_mapping(config_file))
+    for override in overrides:
+        settings = merge(settings, parse_override(override))
+    if data is not None:
+        settings = merge(settings, {"data": {"path": str(data)}})
+    if "data" not in settings:
+        raise InputError("no corpus given: pass --data PATH (or set data.path in the config file)")
+    try:
+        return RunConfig.model_validate(settings)
+    except ValidationError as error:
+        where = f" (from {config_file})" if config_file else ""
+        raise InputError(f"invalid settings{where}:\n{error}") from None
+
+
+def commented_yaml(model: BaseModel, indent: int = 0) -> str:
+    """The model's values as YAML, each field preceded by its description as a comment."""
+    lines: list[str] = []
+    pad = "  " * indent
+    values = model.model_dump(mode="json")
+    for name, info in type(model).model_fields.items():
+        if info.description:
+            lines += [f"{pad}# {line}" for line in info.description.splitlines()]
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            lines.append(f"{pad}{name}:")
+            lines.append(commented_yaml(value, indent + 1))
+            continue
+        dumped = yaml.safe_dump({name: values[name]}, sort_keys=False, default_flow_style=False, width=100).rstrip()
+        lines += [pad + line for line in dumped.splitlines()]
+    return "\n".join(lines)

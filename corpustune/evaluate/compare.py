@@ -1,0 +1,87 @@
+"""Base vs tuned: every model of a run evaluated on the human qrels and the held-out synthetic queries.
+
+Results go to `RUN/eval/results.json`:
+`{"models": {arm: path}, "sets": [{"name", "source", "query_type", "num_queries", "results": {arm: {measure: value}}}]}`.
+The corpus is encoded once per model (the embedding cache makes the base model free when mining
+already encoded it), then each query set is searched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from corpustune.data.atomic import write_json_atomic
+from corpustune.data.beir import Qrels, load_split, read_qrels, read_queries
+from corpustune.data.records import Passage, Query
+from corpustune.evaluate.metrics import aggregate
+from corpustune.retrieve.encode import EmbeddingCache
+from corpustune.retrieve.search import DenseRetriever, DenseSettings
+
+RESULTS_FILE = Path("eval") / "results.json"
+
+
+def query_sets(run_dir: Path, data: Path, split: str | None, heldout: bool) -> list[dict[str, Any]]:
+    """The evaluation sets: human qrels of `split` (when the data folder has them) and the
+    held-out synthetic queries, one set per query type."""
+    sets = []
+    if split is not None and (data / "qrels" / f"{split}.tsv").exists():
+        queries, qrels = load_split(data, split)
+        sets.append({"name": f"{data.name} {split}", "source": "human", "query_type": None, "queries": queries, "qrels": qrels})
+    heldout_path = run_dir / "queries" / "qrels" / "heldout.tsv"
+    if heldout and heldout_path.exists():
+        synthetic = read_queries(run_dir / "queries" / "queries.jsonl")
+        heldout_qrels = read_qrels(heldout_path)
+        by_type: dict[str, tuple[dict[str, Query], Qrels]] = {}
+        for query_id, judged in heldout_qrels.items():
+            query = synthetic[query_id]
+            queries, qrels = by_type.setdefault(query.type, ({}, {}))
+            queries[query_id] = query
+            qrels[query_id] = judged
+        for query_type, (queries, qrels) in sorted(by_type.items()):
+            sets.append({"name": f"held-out {query_type}", "source": "synthetic", "query_type": query_type,
+                         "queries": queries, "qrels": qrels})
+    return sets
+
+
+def evaluate_models(
+    passages: Sequence[Passage],
+    models: dict[str, str],
+    sets: list[dict[str, Any]],
+    *,
+    query_prompt: str = "",
+    passage_prompt: str = "",
+    depth: int = 100,
+    measures: Sequence[str] = ("nDCG@10", "R@100"),
+) -> list[dict[str, Any]]:
+    """Evaluate each model (arm -> path or alias) on each set; returns the sets with `results`."""
+    results = [{k: v for k, v in s.items() if k not in ("queries", "qrels")} | {"num_queries": len(s["qrels"]), "results": {}} for s in sets]
+    cache = EmbeddingCache()
+    for arm, model in models.items():
+        settings = DenseSettings(model=model, query_prompt=query_prompt, passage_prompt=passage_prompt)
+        retriever = DenseRetriever(passages, settings, cache=cache, show_progress=True)
+        for query_set, result in zip(sets, results):
+            judged = [query_set["queries"][q] for q in query_set["qrels"]]
+            run = retriever.run([q.id for q in judged], [q.text for q in judged], depth)
+            result["results"][arm] = aggregate(query_set["qrels"], run, measures)
+    return results
+
+
+def evaluate_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, Any]:
+    """Evaluate the base student and every trained arm of the run; writes RUN/eval/results.json."""
+    from corpustune.train.arms import arm_model_dir, arm_names
+
+    models = {"base": config.train.model}
+    for arm in arm_names(config.train.loss, config.ablation):
+        main = arm == config.train.loss
+        models["tuned" if main else arm] = str(arm_model_dir(run_dir, arm, main))
+    sets = query_sets(run_dir, Path(config.data.path), config.evaluate.split, config.evaluate.heldout)
+    evaluated = evaluate_models(
+        passages, models, sets,
+        query_prompt=config.train.query_prompt, passage_prompt=config.train.passage_prompt,
+        depth=config.evaluate.depth, measures=config.evaluate.measures,
+    )
+    results = {"models": models, "main_arm": config.train.loss, "sets": evaluated}
+    write_json_atomic(run_dir / RESULTS_FILE, results)
+    return results
