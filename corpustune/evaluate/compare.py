@@ -69,19 +69,25 @@ def evaluate_models(
 
 
 def evaluate_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, Any]:
-    """Evaluate the base student and every trained arm of the run; writes RUN/eval/results.json."""
+    """Evaluate the base student and every trained arm of the run; writes RUN/eval/results.json.
+
+    Trained models are recorded by their path inside the run folder, so that the results do not
+    depend on where the run folder lives.
+    """
     from corpustune.train.arms import arm_model_dir, arm_names
 
-    models = {"base": config.train.model}
-    for arm in arm_names(config.train.loss, config.ablation):
-        main = arm == config.train.loss
-        models["tuned" if main else arm] = str(arm_model_dir(run_dir, arm, main))
+    trained = {
+        "tuned" if arm == config.train.loss else arm: arm_model_dir(run_dir, arm, arm == config.train.loss)
+        for arm in arm_names(config.train.loss, config.ablation)
+    }
+    models = {"base": config.train.model} | {label: str(path) for label, path in trained.items()}
     sets = query_sets(run_dir, Path(config.data.path), config.evaluate.split, config.evaluate.heldout)
     evaluated = evaluate_models(
         passages, models, sets,
         query_prompt=config.train.query_prompt, passage_prompt=config.train.passage_prompt,
         depth=config.evaluate.depth, measures=config.evaluate.measures,
     )
-    results = {"models": models, "main_arm": config.train.loss, "sets": evaluated}
+    recorded = {"base": config.train.model} | {label: str(path.relative_to(run_dir)) for label, path in trained.items()}
+    results = {"models": recorded, "main_arm": config.train.loss, "sets": evaluated}
     write_json_atomic(run_dir / RESULTS_FILE, results)
     return results
