@@ -1,6 +1,6 @@
 """`corpustune train`: train the student on the run's scored lists (or on human qrels).
 
-Runs as one process, or data-parallel under `torchrun --nproc_per_node N -m corpustune train ...`
+Runs as one process, or data-parallel under `torchrun --nproc_per_node N -m corpustune -- train ...`
 (only rank 0 prints and writes).
 """
 
