@@ -58,9 +58,8 @@ def command(
         "chunk_tokens": chunk_tokens, "seed": seed,
     }
     settings.update({k: v for k, v in overrides.items() if v is not None})
-    if human_split is not None:
-        if settings.setdefault("loss", "infonce") != "infonce":
-            raise InputError("human qrels have no teacher scores: use --loss infonce with --human-split")
+    if human_split is not None and settings.setdefault("loss", "infonce") != "infonce":
+        raise InputError("human qrels have no teacher scores: use --loss infonce with --human-split")
     try:
         train_config = TrainConfig(**settings)
     except ValueError as error:
