@@ -15,7 +15,14 @@ from corpustune.data.records import Query
 from corpustune.errors import InputError
 from corpustune.train.batching import load_scored_examples, make_batch, split_by_source
 from tests.conftest import TINY_PASSAGES
-from tests.train_fixtures import QUERIES, tiny_examples, tiny_passage_map
+from tests.train_fixtures import (
+    QUERIES,
+    one_thread,  # noqa: F401  (fixture used by pytestmark)
+    tiny_examples,
+    tiny_passage_map,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_run(root: Path, examples=None) -> tuple[Path, Path]:

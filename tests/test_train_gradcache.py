@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from corpustune.train.batching import make_batch
@@ -9,13 +10,20 @@ from corpustune.train.config import TrainConfig
 from corpustune.train.gradcache import StepEncoder, TextSide, run_step
 from corpustune.train.losses import CombinedLoss
 from corpustune.train.trainer import load_student
-from tests.train_fixtures import tiny_examples, tiny_passage_map
+from tests.train_fixtures import (
+    one_thread,  # noqa: F401  (fixture used by pytestmark)
+    tiny_examples,
+    tiny_passage_map,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _gradients(model_path, grad_cache: bool, chunk_tokens: int):
-    config = TrainConfig(model=str(model_path), mask_fraction=0.3)
+def _gradients(model_path, grad_cache: bool, chunk_tokens: int, dropout: float = 0.0):
+    config = TrainConfig(model=str(model_path), mask_fraction=0.3, dropout=dropout)
     model = load_student(config, torch.device("cpu"))
     model.train()
+    torch.manual_seed(0)
     encoder = StepEncoder(model, torch.device("cpu"), chunk_tokens)
     texts = {p.id: p.full_text() for p in tiny_passage_map().values()}
     result = run_step(
@@ -35,5 +43,17 @@ def test_cached_step_equals_plain_step(tiny_biencoder_path):
     assert plain_grads.keys() == cached_grads.keys() and len(plain_grads) > 10
     largest = max(g.abs().max().item() for g in plain_grads.values())
     assert largest > 1e-3  # the comparison is not between zeros
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(cached_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_cached_step_replays_dropout_masks(tiny_biencoder_path):
+    """With dropout on, re-encoding restores each chunk's RNG state: the same masks as the
+    no-graph pass, so the cached gradients equal a plain step that draws masks in the same order."""
+    plain, plain_grads = _gradients(tiny_biencoder_path, grad_cache=False, chunk_tokens=24, dropout=0.3)
+    cached, cached_grads = _gradients(tiny_biencoder_path, grad_cache=True, chunk_tokens=24, dropout=0.3)
+    no_dropout, _ = _gradients(tiny_biencoder_path, grad_cache=False, chunk_tokens=24)
+    assert abs(plain.loss - no_dropout.loss) > 1e-4  # dropout really changes the step
+    assert abs(plain.loss - cached.loss) < 1e-5
     for name, grad in plain_grads.items():
         torch.testing.assert_close(cached_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)

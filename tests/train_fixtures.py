@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+import torch
+
 from corpustune.data.records import Passage
 from corpustune.train.batching import Example
 from tests.conftest import TINY_PASSAGES
@@ -36,3 +39,12 @@ def tiny_examples(list_size: int = 4) -> list[Example]:
 
 def tiny_passage_map() -> dict[str, Passage]:
     return {p.id: p for p in TINY_PASSAGES}
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread; two threads on a busy shared CPU thrash."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

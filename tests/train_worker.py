@@ -13,11 +13,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from corpustune.train.config import TrainConfig  # noqa: E402
-from corpustune.train.trainer import Trainer  # noqa: E402
-from tests.train_fixtures import tiny_examples, tiny_passage_map  # noqa: E402
+from corpustune.train.config import TrainConfig
+from corpustune.train.trainer import Trainer
+from tests.train_fixtures import tiny_examples, tiny_passage_map
 
 torch.set_num_threads(1)
 

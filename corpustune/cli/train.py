@@ -1,6 +1,6 @@
 """`corpustune train`: train the student on the run's scored lists (or on human qrels).
 
-Runs as one process, or data-parallel under `torchrun --nproc_per_node N -m corpustune train ...`
+Runs as one process, or data-parallel under `torchrun --nproc_per_node N -m corpustune -- train ...`
 (only rank 0 prints and writes).
 """
 
@@ -58,9 +58,8 @@ def command(
         "chunk_tokens": chunk_tokens, "seed": seed,
     }
     settings.update({k: v for k, v in overrides.items() if v is not None})
-    if human_split is not None:
-        if settings.setdefault("loss", "infonce") != "infonce":
-            raise InputError("human qrels have no teacher scores: use --loss infonce with --human-split")
+    if human_split is not None and settings.setdefault("loss", "infonce") != "infonce":
+        raise InputError("human qrels have no teacher scores: use --loss infonce with --human-split")
     try:
         train_config = TrainConfig(**settings)
     except ValueError as error:

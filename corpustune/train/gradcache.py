@@ -124,7 +124,7 @@ def run_step(
     passage_texts: dict[str, str],
     query_side: TextSide,
     passage_side: TextSide,
-    context: Context = Context(),
+    context: Context | None = None,
     *,
     train: bool = True,
     grad_cache: bool | None = None,
@@ -134,6 +134,7 @@ def run_step(
 
     grad_cache: True/False forces the path; None caches only when a side needs several chunks.
     """
+    context = context or Context()
     queries = shard(batch.num_queries, context.rank, context.world_size)
     passages = shard(len(batch.passage_ids), context.rank, context.world_size)
     query_texts = batch.query_texts[queries]

@@ -13,7 +13,6 @@ are a few dozen lines here, with an exact resume we can test.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import random
 import shutil
