@@ -22,14 +22,14 @@ from corpustune.models.resolve import missing_parts
 from tests.conftest import shared_dataset
 from tests.tiny_models import build_tiny_biencoder
 
-STAGE_FOLDERS = ("queries", "candidates", "scores", "train", "eval", "report_files")
+STAGE_FOLDERS = ("queries", "candidates", "scores", "train", "ablation", "eval", "report_files")
 FINAL_ARTIFACTS = (
     "queries/queries.jsonl",
     "queries/qrels/heldout.tsv",
     "candidates/candidates.jsonl",
     "scores/scores.jsonl",
     "model/model.safetensors",
-    "train/infonce/model/model.safetensors",
+    "ablation/infonce/model/model.safetensors",
     "eval/results.json",
 )
 
@@ -83,7 +83,7 @@ def test_run_then_kill_inside_each_stage_and_resume(setup):
     reference = folder / "reference"
     completed = subprocess.run(command(data, config, reference), env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    for line in ("[1/6] generate   done", "[6/6] report     done", 'SentenceTransformer("'):
+    for line in ("[1/7] generate   done", "[7/7] report     done", 'SentenceTransformer("'):
         assert line in completed.stdout
     results = json.loads((reference / "eval" / "results.json").read_text())
     assert set(results["models"]) == {"base", "tuned", "infonce"}
@@ -92,7 +92,7 @@ def test_run_then_kill_inside_each_stage_and_resume(setup):
     assert (reference / "report.html").stat().st_size > 10_000
 
     again = subprocess.run(command(data, config, reference), env=env, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0 and again.stdout.count("skipped  (up to date") == 6
+    assert again.returncode == 0 and again.stdout.count("skipped  (up to date") == 7
 
     interrupted = folder / "interrupted"
     killed_in = []
@@ -110,5 +110,5 @@ def test_run_then_kill_inside_each_stage_and_resume(setup):
         process.wait(timeout=60)
     finished = subprocess.run(command(data, config, interrupted), env=env, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    assert len(killed_in) >= 4, f"only killed inside {killed_in}"
+    assert len(killed_in) >= 5, f"only killed inside {killed_in}"
     assert digests(interrupted) == digests(reference)

@@ -74,12 +74,11 @@ def evaluate_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str
     Trained models are recorded by their path inside the run folder, so that the results do not
     depend on where the run folder lives.
     """
-    from corpustune.train.arms import arm_model_dir, arm_names
+    from corpustune.train.arms import ablation_arms, arm_dirs
 
-    trained = {
-        "tuned" if arm == config.train.loss else arm: arm_model_dir(run_dir, arm, arm == config.train.loss)
-        for arm in arm_names(config.train.loss, config.ablation)
-    }
+    trained = {"tuned": arm_dirs(run_dir, config.train.loss, main=True)[1]}
+    for arm in ablation_arms(config.train.loss, config.ablation):
+        trained[arm] = arm_dirs(run_dir, arm, main=False)[1]
     models = {"base": config.train.model} | {label: str(path) for label, path in trained.items()}
     sets = query_sets(run_dir, Path(config.data.path), config.evaluate.split, config.evaluate.heldout)
     evaluated = evaluate_models(

@@ -48,8 +48,17 @@ def build_stages(config: RunConfig, passages: list[Passage]) -> list[Stage]:
     def train(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.train.arms import train_arms
 
-        folders = train_arms(run_dir, by_id, config.train, config.ablation)
-        return StageResult([str(f.relative_to(run_dir)) for f in folders], {"arms": len(folders)})
+        train_arms(run_dir, by_id, config.train, [config.train.loss])
+        return StageResult(["model"], {"arm": config.train.loss})
+
+    def ablation(run_dir: Path, settings, inputs) -> StageResult:
+        from corpustune.data.atomic import write_json_atomic
+        from corpustune.train.arms import ablation_arms, train_arms
+
+        arms = ablation_arms(config.train.loss, config.ablation)
+        folders = train_arms(run_dir, by_id, config.train, arms)
+        write_json_atomic(run_dir / "ablation" / "arms.json", {"arms": arms})
+        return StageResult(["ablation/arms.json"] + [str(f.relative_to(run_dir)) for f in folders], {"arms": len(arms)})
 
     def evaluate(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.evaluate.compare import evaluate_run
@@ -64,13 +73,16 @@ def build_stages(config: RunConfig, passages: list[Passage]) -> list[Stage]:
         write_report(run_dir, collect_report_data(run_dir, config, by_id))
         return StageResult(["report.html", "report.md"])
 
-    training = config.model_dump(mode="json", include={"train", "ablation"})
+    training = config.model_dump(mode="json", include={"train"})
+    ablating = config.model_dump(mode="json", include={"train", "ablation"})
     evaluation = config.model_dump(mode="json", include={"train", "ablation", "evaluate"})
     return [
         Stage("generate", generate, config.generate, inputs=corpus, folder="queries"),
         Stage("mine", mine, config.mine, after=("generate",), inputs=corpus, folder="candidates"),
         Stage("score", score, config.score, after=("mine",), inputs=corpus, folder="scores"),
         Stage("train", train, training, after=("score", "generate"), inputs=corpus, folder="train"),
-        Stage("evaluate", evaluate, evaluation, after=("train", "generate"), inputs=corpus, folder="eval"),
-        Stage("report", report, None, after=("evaluate", "train", "score", "mine", "generate"), folder="report_files"),
+        Stage("ablation", ablation, ablating, after=("score", "generate"), inputs=corpus, folder="ablation"),
+        Stage("evaluate", evaluate, evaluation, after=("train", "ablation", "generate"), inputs=corpus, folder="eval"),
+        Stage("report", report, None, after=("evaluate", "train", "ablation", "score", "mine", "generate"),
+              folder="report_files"),
     ]

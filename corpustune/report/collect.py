@@ -66,11 +66,11 @@ def _filters(run_dir: Path) -> list[FilterCount]:
 
 
 def _training(run_dir: Path, config) -> list[TrainingCurves]:
-    from corpustune.train.arms import arm_names
+    from corpustune.train.arms import ablation_arms, arm_dirs
 
     curves = []
-    for arm in arm_names(config.train.loss, config.ablation):
-        log = run_dir / "train" / arm / "log.jsonl"
+    for arm in [config.train.loss] + ablation_arms(config.train.loss, config.ablation):
+        log = arm_dirs(run_dir, arm, arm == config.train.loss)[0] / "log.jsonl"
         train, dev = [], []
         for record in read_jsonl_log(log):
             if "dev_loss" in record:
