@@ -1,15 +1,18 @@
 """Generation speed: corpustune's llama.cpp path against calling llama-cpp-python directly.
 
 Both arms use one `Llama` (qwen-coder-0.5b), the same chat messages, seeds and sampling settings
-on the same SciFact passages, in this process. Ours is the full `run_generation` (sampling, prompt
-building, crash-safe log appends, cleaning, filtering, output files) into a fresh run folder;
-the baseline is a bare loop of `Llama.create_chat_completion`. Tokens/s = completion tokens over
-wall time; arms alternate (ours, direct, direct, ours, ...) and the medians are compared.
+on the same SciFact passages, in this process. Ours is the full `run_generation` (passage
+sampling, prompt building, crash-safe log append, cleaning, filtering, all output files) extended
+by one passage at a time in one run folder; the baseline is a bare `Llama.create_chat_completion`
+call with the same messages. The arms are paired per passage, alternating which goes first, and
+the KV cache is cleared before each arm, so that load on a shared machine hits both alike.
+Tokens/s = completion tokens over wall time; the figure is the median over passages.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -33,7 +36,6 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=20)
     parser.add_argument("--model", default="qwen-coder-0.5b")
     parser.add_argument("--types", default="question")
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
 
@@ -48,18 +50,23 @@ def main() -> None:
     sample = sample_passages(passages, seed=config.seed, max_passages=args.passages, heldout_count=0)
     requests = [r for p in sample.passages for job in plan_jobs(p, types, keys, set(), config) for r in job.requests]
 
-    def ours() -> tuple[int, float]:
-        with tempfile.TemporaryDirectory() as folder:
-            started = time.perf_counter()
-            result = run_generation(passages, config, folder, backend=backend, show_progress=False)
-            seconds = time.perf_counter() - started
-            tokens = sum(r["completion_tokens"] for r in _log(Path(folder)))
-        assert result.generated_calls == len(requests)
+    folder = tempfile.mkdtemp(prefix="corpustune-bench-")
+    per_passage = len(requests) // len(sample.passages)
+
+    def ours(index: int) -> tuple[int, float]:
+        backend.llm.reset()
+        started = time.perf_counter()
+        step = config.model_copy(update={"max_passages": index + 1})
+        result = run_generation(passages, step, folder, backend=backend, show_progress=False)
+        seconds = time.perf_counter() - started
+        assert result.generated_calls == per_passage
+        tokens = sum(r["completion_tokens"] for r in _log(Path(folder)) if r["passage_id"] == sample.passages[index].id)
         return tokens, seconds
 
-    def direct() -> tuple[int, float]:
+    def direct(index: int) -> tuple[int, float]:
+        backend.llm.reset()
         started, tokens = time.perf_counter(), 0
-        for request in requests:
+        for request in requests[index * per_passage : (index + 1) * per_passage]:
             response = backend.llm.create_chat_completion(
                 messages=list(request.messages), temperature=config.temperature, top_p=config.top_p,
                 max_tokens=config.max_new_tokens, stop=list(config.stop), seed=request.seed,
@@ -67,18 +74,25 @@ def main() -> None:
             tokens += response["usage"]["completion_tokens"]
         return tokens, time.perf_counter() - started
 
-    rates: dict[str, list[float]] = {"ours": [], "direct": []}
-    for repeat in range(args.repeats):
-        order = (ours, direct) if repeat % 2 == 0 else (direct, ours)
-        for arm in order:
-            tokens, seconds = arm()
-            rates[arm.__name__].append(tokens / seconds)
-            print(f"repeat {repeat + 1} {arm.__name__:>6}: {tokens} tokens in {seconds:.1f} s = {tokens / seconds:.2f} tok/s",
-                  flush=True)
-    ours_rate, direct_rate = statistics.median(rates["ours"]), statistics.median(rates["direct"])
+    totals = {"ours": [0, 0.0], "direct": [0, 0.0]}
+    ratios = []
+    for index in range(len(sample.passages)):
+        rates = {}
+        for arm in (ours, direct) if index % 2 == 0 else (direct, ours):
+            tokens, seconds = arm(index)
+            rates[arm.__name__] = tokens / seconds
+            totals[arm.__name__][0] += tokens
+            totals[arm.__name__][1] += seconds
+        ratios.append(rates["ours"] / rates["direct"])
+        print(f"passage {index + 1}: ours {rates['ours']:.2f} tok/s, direct {rates['direct']:.2f} tok/s, "
+              f"ratio {ratios[-1]:.3f}", flush=True)
+    shutil.rmtree(folder)
     print(f"{len(sample.passages)} SciFact passages x types {args.types}: {len(requests)} calls, model {args.model}")
-    print(f"median tokens/s: corpustune {ours_rate:.2f}; baseline llama-cpp-python direct {direct_rate:.2f}")
-    print(f"ratio={ours_rate / direct_rate:.3f}")
+    print(f"total: corpustune {totals['ours'][0]} tokens in {totals['ours'][1]:.1f} s "
+          f"({totals['ours'][0] / totals['ours'][1]:.2f} tok/s); baseline llama-cpp-python direct "
+          f"{totals['direct'][0]} tokens in {totals['direct'][1]:.1f} s ({totals['direct'][0] / totals['direct'][1]:.2f} tok/s)")
+    print(f"median per-passage tokens/s ratio (corpustune / direct): {statistics.median(ratios):.3f}")
+    print(f"ratio={statistics.median(ratios):.3f}")
 
 
 def _log(folder: Path) -> list[dict]:

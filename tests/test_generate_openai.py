@@ -50,6 +50,9 @@ def test_reference_run_is_complete(clean_run, tiny_passages):
     assert all(judged == {by_id[q]["source_id"]: 1} for q, judged in {**train, **heldout}.items())
     # 6 passages x heldout_max_fraction 0.2 -> 1 held-out passage, all of its types
     assert len({by_id[q]["source_id"] for q in heldout}) == 1
+    per_type = {t: read_qrels(clean_run / "queries" / "qrels" / f"heldout-{t}.tsv") for t in TYPES}
+    assert all(by_id[q]["type"] == t for t, judged in per_type.items() for q in judged)
+    assert {q: j for judged in per_type.values() for q, j in judged.items()} == heldout
 
 
 def test_retries_recover_from_500_429_slow_malformed_and_dropped(tmp_path, clean_run, tiny_passages):

@@ -1,7 +1,7 @@
 """Clean and filter the logged completions and write the stage's files (all atomically).
 
 `queries/queries.jsonl` (kept queries), `queries/qrels/{train,heldout}.tsv` (query -> source
-passage, grade 1), `queries/dropped.jsonl` (what was removed and why), `queries/stats.json`
+passage, grade 1), `queries/qrels/heldout-<type>.tsv` (the held-out test set of one type), `queries/dropped.jsonl` (what was removed and why), `queries/stats.json`
 (per-type counts) and `queries/config.json` (the settings that made them).
 """
 
@@ -100,6 +100,9 @@ def write_outputs(
     write_queries(folder / "queries.jsonl", kept)
     write_qrels(folder / "qrels" / "train.tsv", train_qrels)
     write_qrels(folder / "qrels" / "heldout.tsv", heldout_qrels)
+    for query_type in types:
+        of_type = {q.id: heldout_qrels[q.id] for q in kept if q.type == query_type.name and q.id in heldout_qrels}
+        write_qrels(folder / "qrels" / f"heldout-{query_type.name}.tsv", of_type)
     write_jsonl_atomic(folder / "dropped.jsonl", dropped)
     write_json_atomic(folder / "config.json", config.model_dump(mode="json"))
     write_json_atomic(folder / "stats.json", summary)
