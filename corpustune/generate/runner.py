@@ -126,10 +126,13 @@ def run_generation(
     *,
     backend: Backend | None = None,
     show_progress: bool = True,
+    log_path: Path | None = None,
 ) -> GenerationResult:
     """Generate the missing queries for the sampled passages and write `out_dir/queries/`.
 
     `backend` overrides the configured one (it is built lazily, only if work is left).
+    `log_path` is the raw-completion log (default `out_dir/queries/generation.log.jsonl`); the
+    pipeline keeps it outside the stage folder so that it survives a change of settings.
     """
     out_dir = Path(out_dir)
     folder = out_dir / "queries"
@@ -143,7 +146,7 @@ def run_generation(
         heldout_count=config.heldout_count,
         heldout_max_fraction=config.heldout_max_fraction,
     )
-    log_path = folder / LOG_NAME
+    log_path = Path(log_path) if log_path is not None else folder / LOG_NAME
     folder.mkdir(parents=True, exist_ok=True)
     records = read_log(log_path, keys)
     done = {(keys[name], pid, name) for pid, name in records}

@@ -28,7 +28,7 @@ def build_stages(config: RunConfig, passages: list[Passage]) -> list[Stage]:
     def generate(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.generate.runner import run_generation
 
-        result = run_generation(passages, settings, run_dir)
+        result = run_generation(passages, settings, run_dir, log_path=run_dir / "cache" / "generation.log.jsonl")
         counts = {"generated_calls": result.generated_calls, "reused_records": result.reused_records}
         return StageResult(["queries/queries.jsonl", "queries/qrels", "queries/stats.json"], counts)
 
