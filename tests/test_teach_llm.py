@@ -47,3 +47,24 @@ def test_llm_prompt_layouts_put_the_shared_text_in_the_head():
     assert "one two" in head and "three" not in head and "my query" in tail
     head, tail = prompt_parts("my query", "one two", "query_first", max_passage_words=5)
     assert "my query" in head and "one two" in tail
+
+
+def test_transformers_backend_batches_equal_single_prompts(tmp_path):
+    """A tiny random GPT-2 (absolute positions, so padding must not shift them) through the transformers
+    backend: left-padded batches give the scores of one prompt at a time."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from corpustune.teach.llm import LLMTeacher
+    from tests.tiny_models import build_tokenizer
+
+    texts = [q + " " + p for q, p in PAIRS] + ["yes no document search query answer"]
+    tokenizer = build_tokenizer(texts, max_length=512)
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=512)
+    GPT2LMHeadModel(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    batched = LLMTeacher(str(tmp_path), backend="transformers", batch_size=4, max_passage_words=6).score(PAIRS)
+    single = LLMTeacher(str(tmp_path), backend="transformers", batch_size=1, max_passage_words=6).score(PAIRS)
+    assert np.isfinite(batched).all() and np.unique(batched).size == 4
+    np.testing.assert_allclose(batched, single, atol=1e-4)

@@ -22,7 +22,7 @@ def command(
         typer.Option(
             "--teacher",
             help="KIND, KIND:MODEL or KIND:MODEL@WEIGHT; kinds cross-encoder, llm, biencoder, bm25. Repeat for an ensemble. "
-            "Default: bm25 + biencoder:minilm (z-score fusion).",
+            "Default: bm25 + biencoder:mpnet (z-score fusion).",
         ),
     ] = None,
     max_length: Annotated[int, typer.Option(help="Token limit of cross-encoder / bi-encoder teachers.")] = 512,

@@ -137,7 +137,9 @@ class TransformersScorer:
                     list(prompts[start : start + self.batch_size]), return_tensors="pt", padding=True,
                     add_special_tokens=False,
                 ).to(self.model.device)
-                logits = self.model(**batch).logits[:, -1, :].float()  # (batch, vocab), left padding
+                # left padding: positions count real tokens only, as in an unpadded prompt
+                positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)  # (batch, length)
+                logits = self.model(**batch, position_ids=positions).logits[:, -1, :].float()  # (batch, vocab)
                 out[start : start + len(logits)] = (logits[:, self.yes] - logits[:, self.no]).cpu().numpy()
         return out
 
