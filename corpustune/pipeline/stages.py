@@ -41,7 +41,7 @@ def build_stages(config: RunConfig, passages: list[Passage]) -> list[Stage]:
     def score(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.teach.stage import score_run
 
-        stats = score_run(run_dir, passages, settings, show_progress=True)
+        stats = score_run(run_dir, passages, settings, show_progress=True, cache_dir=run_dir / "cache" / "scores")
         counts = {k: v for k, v in stats.items() if isinstance(v, int)}
         return StageResult(["scores/scores.jsonl", "scores/stats.json"], counts)
 

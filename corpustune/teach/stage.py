@@ -71,8 +71,20 @@ def apply_filters(lists: Sequence[np.ndarray], config: ScoreConfig) -> tuple[np.
     return keep, report
 
 
-def score_run(run: Path, passages: Sequence[Passage], config: ScoreConfig, *, show_progress: bool = False) -> dict | None:
-    """Score the run folder's candidate lists; returns the stats on rank 0, None elsewhere."""
+def score_run(
+    run: Path,
+    passages: Sequence[Passage],
+    config: ScoreConfig,
+    *,
+    show_progress: bool = False,
+    cache_dir: Path | None = None,
+) -> dict | None:
+    """Score the run folder's candidate lists; returns the stats on rank 0, None elsewhere.
+
+    Scores are cached in `cache_dir` (default RUN/scores/cache), keyed by teacher, query and
+    passage text; the pipeline keeps it outside the stage folder so that it survives a change
+    of filter settings.
+    """
     started = time.perf_counter()
     candidate_lists = read_candidates(run / "candidates" / "candidates.jsonl")
     queries = read_queries(run / "queries" / "queries.jsonl")
@@ -94,7 +106,7 @@ def score_run(run: Path, passages: Sequence[Passage], config: ScoreConfig, *, sh
     scoring = ScoringReport()
     per_teacher = []
     with Group() as group:
-        cache = ScoreCache(run / "scores" / "cache", rank=group.rank)
+        cache = ScoreCache(cache_dir or run / "scores" / "cache", rank=group.rank)
         for spec in config.teachers:
             teacher = build_teacher(spec, passages)
             flat = score_pairs(pairs, teacher, cache, group, chunk_size=config.chunk_size, report=scoring,
