@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from corpustune.train.config import TrainConfig
+from corpustune.train.distributed import shutdown_distributed
 from corpustune.train.trainer import Trainer
 from tests.train_fixtures import tiny_examples, tiny_passage_map
 
@@ -62,3 +63,4 @@ if __name__ == "__main__":
         two_steps(model_path, out_dir)
     else:
         full_run(model_path, out_dir, int(sys.argv[4]) if len(sys.argv) > 4 else None)
+    shutdown_distributed()

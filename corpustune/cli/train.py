@@ -47,7 +47,7 @@ def command(
     """Listwise distillation + InfoNCE; the best model (by dev loss) is saved to RUN/model."""
     from corpustune.train.batching import load_scored_examples, qrels_examples, split_by_source
     from corpustune.train.config import TrainConfig
-    from corpustune.train.distributed import init_distributed
+    from corpustune.train.distributed import init_distributed, shutdown_distributed
     from corpustune.train.trainer import Trainer
 
     settings = _read_settings(config) if config else {}
@@ -85,6 +85,7 @@ def command(
         data_card={"lists": source, "corpus": str(data), "distinct passages in lists": f"{_distinct(examples):,}"},
     )
     state = trainer.train(resume=not restart)
+    shutdown_distributed()
     if context.is_main:
         best = "n/a" if state.best_dev_loss is None else f"{state.best_dev_loss:.5f}"
         how = "stopped early" if state.stopped_early else "finished"

@@ -58,6 +58,17 @@ def init_distributed(device: str | None = None) -> Context:
     return Context(dist.get_rank(), dist.get_world_size(), chosen)
 
 
+def shutdown_distributed() -> None:
+    """Wait for every rank, then leave the process group.
+
+    A rank that exits while the group is alive can take gloo's threads down with it
+    ("terminate called without an active exception") and fail the whole launch.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 class _GatherRows(torch.autograd.Function):
     """Concatenate every rank's rows (uneven counts allowed); backward = sum over ranks, local slice."""
 
