@@ -1,0 +1,41 @@
+"""Run settings: presets, YAML files, --set overrides, and the commented config round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from corpustune.cli import app
+from corpustune.config import parse_override, preset_names, resolve_config
+from corpustune.errors import InputError
+
+
+@pytest.mark.parametrize("preset", preset_names())
+def test_printed_config_reads_back_to_the_same_settings(preset, tmp_path):
+    printed = CliRunner().invoke(app, ["config", "--preset", preset, "--data", "corpus.jsonl"])
+    assert printed.exit_code == 0, printed.output
+    assert "# Passages (title + text) are cut to this many characters in the prompt." in printed.output
+    (tmp_path / "run.yaml").write_text(printed.output)
+    assert resolve_config(None, None, tmp_path / "run.yaml") == resolve_config(Path("corpus.jsonl"), preset)
+
+
+def test_layers_apply_in_order(tmp_path):
+    (tmp_path / "mine.yaml").write_text("train:\n  epochs: 7\n  list_size: 5\n")
+    config = resolve_config(Path("c.jsonl"), "laptop", tmp_path / "mine.yaml", ("train.epochs=2", "ablation=[infonce]"))
+    assert (config.train.epochs, config.train.list_size, config.ablation) == (2, 5, ("infonce",))
+    assert config.generate.backend.model == "qwen-coder-0.5b"
+    assert resolve_config(Path("c.jsonl")).train.learning_rate == 2e-4
+
+
+def test_bad_settings_name_the_file_and_the_field(tmp_path):
+    (tmp_path / "bad.yaml").write_text("train:\n  epochz: 3\n")
+    with pytest.raises(InputError, match=r"(?s)invalid settings \(from .*bad\.yaml\):\n.*train\.epochz"):
+        resolve_config(Path("c.jsonl"), None, tmp_path / "bad.yaml")
+    with pytest.raises(InputError, match="unknown preset 'fast'; choose one of laptop, paper"):
+        resolve_config(Path("c.jsonl"), "fast")
+    with pytest.raises(InputError, match="expected key.path=value"):
+        parse_override("train.epochs")
+    with pytest.raises(InputError, match="no corpus given"):
+        resolve_config(None, "laptop")
