@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from corpustune.data.atomic import write_json_atomic
-from corpustune.data.beir import Qrels, load_split, read_qrels, read_queries
-from corpustune.data.records import Passage, Query
-from corpustune.evaluate.metrics import aggregate
+from corpustune.data.beir import load_split, read_qrels, read_queries
+from corpustune.data.records import Passage
+from corpustune.evaluate.retrieval import evaluate_queries
 from corpustune.retrieve.encode import EmbeddingCache
 from corpustune.retrieve.search import DenseRetriever, DenseSettings
 
@@ -24,24 +24,20 @@ RESULTS_FILE = Path("eval") / "results.json"
 
 def query_sets(run_dir: Path, data: Path, split: str | None, heldout: bool) -> list[dict[str, Any]]:
     """The evaluation sets: human qrels of `split` (when the data folder has them) and the
-    held-out synthetic queries, one set per query type."""
+    held-out synthetic queries, one set per query type (`queries/qrels/heldout-<type>.tsv`)."""
     sets = []
     if split is not None and (data / "qrels" / f"{split}.tsv").exists():
         queries, qrels = load_split(data, split)
         sets.append({"name": f"{data.name} {split}", "source": "human", "query_type": None, "queries": queries, "qrels": qrels})
-    heldout_path = run_dir / "queries" / "qrels" / "heldout.tsv"
-    if heldout and heldout_path.exists():
+    qrels_folder = run_dir / "queries" / "qrels"
+    if heldout and qrels_folder.exists():
         synthetic = read_queries(run_dir / "queries" / "queries.jsonl")
-        heldout_qrels = read_qrels(heldout_path)
-        by_type: dict[str, tuple[dict[str, Query], Qrels]] = {}
-        for query_id, judged in heldout_qrels.items():
-            query = synthetic[query_id]
-            queries, qrels = by_type.setdefault(query.type, ({}, {}))
-            queries[query_id] = query
-            qrels[query_id] = judged
-        for query_type, (queries, qrels) in sorted(by_type.items()):
-            sets.append({"name": f"held-out {query_type}", "source": "synthetic", "query_type": query_type,
-                         "queries": queries, "qrels": qrels})
+        for path in sorted(qrels_folder.glob("heldout-*.tsv")):
+            qrels = read_qrels(path)
+            if qrels:
+                query_type = path.stem.removeprefix("heldout-")
+                sets.append({"name": f"held-out {query_type}", "source": "synthetic", "query_type": query_type,
+                             "queries": {q: synthetic[q] for q in qrels}, "qrels": qrels})
     return sets
 
 
@@ -62,9 +58,8 @@ def evaluate_models(
         settings = DenseSettings(model=model, query_prompt=query_prompt, passage_prompt=passage_prompt)
         retriever = DenseRetriever(passages, settings, cache=cache, show_progress=True)
         for query_set, result in zip(sets, results):
-            judged = [query_set["queries"][q] for q in query_set["qrels"]]
-            run = retriever.run([q.id for q in judged], [q.text for q in judged], depth)
-            result["results"][arm] = aggregate(query_set["qrels"], run, measures)
+            evaluation = evaluate_queries(retriever, query_set["queries"], query_set["qrels"], depth=depth, measures=measures)
+            result["results"][arm] = evaluation.metrics
     return results
 
 

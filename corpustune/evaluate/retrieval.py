@@ -10,7 +10,7 @@ from corpustune.data.records import Passage, Query
 from corpustune.evaluate.metrics import DEFAULT_MEASURES, aggregate
 from corpustune.retrieve import Run
 from corpustune.retrieve.encode import EmbeddingCache
-from corpustune.retrieve.search import RetrieverSettings, build_retriever
+from corpustune.retrieve.search import Retriever, RetrieverSettings, build_retriever
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,18 @@ def evaluate_retriever(
 ) -> Evaluation:
     """Retrieve the top `depth` passages for each judged query and score the run."""
     retriever = build_retriever(passages, settings, model=model, cache=cache, show_progress=show_progress)
+    return evaluate_queries(retriever, queries, qrels, depth=depth, measures=measures)
+
+
+def evaluate_queries(
+    retriever: Retriever,
+    queries: dict[str, Query],
+    qrels: Qrels,
+    *,
+    depth: int = 100,
+    measures: Sequence[str] = DEFAULT_MEASURES,
+) -> Evaluation:
+    """Score an already built retriever on the judged queries (one index, many query sets)."""
     judged = [queries[q] for q in qrels if q in queries]
     run = retriever.run([q.id for q in judged], [q.text for q in judged], depth)
     return Evaluation(retriever.name, aggregate(qrels, run, measures), len(qrels), run)
