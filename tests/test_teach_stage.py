@@ -55,7 +55,7 @@ def test_scores_follow_the_run_folder_contract(run_folder, tiny_passages, tiny_c
     stats = score_run(run, tiny_passages, config)
     lists = read_scores(run)
     assert len(lists) == stats["kept"] == 6
-    teacher = CrossEncoderTeacher(str(tiny_cross_encoder_path))
+    teacher = CrossEncoderTeacher(str(tiny_cross_encoder_path))  # the stage's own precision: auto
     by_id = {p.id: p for p in tiny_passages}
     raw = [teacher.score([(QUERY_TEXTS[s.positive_id], by_id[p].full_text()) for p in s.passage_ids]) for s in lists]
     low, high = np.percentile(np.concatenate(raw), [1, 99])

@@ -26,7 +26,7 @@ def test_cross_encoder_teacher_equals_predict_logits(tiny_cross_encoder_path, ti
 
     pairs = all_pairs(tiny_passages)
     pairs = pairs + pairs[:4]  # duplicates are scored once and returned for each position
-    teacher = CrossEncoderTeacher(str(tiny_cross_encoder_path), max_length=128, tokens_per_batch=64)
+    teacher = CrossEncoderTeacher(str(tiny_cross_encoder_path), max_length=128, tokens_per_batch=64, precision="fp32")
     ours = teacher.score(pairs)
     reference = CrossEncoder(str(tiny_cross_encoder_path), max_length=128).predict(
         pairs, batch_size=1, activation_fn=torch.nn.Identity()
@@ -41,12 +41,35 @@ def test_biencoder_teacher_is_cosine_of_sentence_transformer(tiny_biencoder_path
     from sentence_transformers import SentenceTransformer
 
     pairs = all_pairs(tiny_passages)
-    ours = BiEncoderTeacher(str(tiny_biencoder_path)).score(pairs)
+    ours = BiEncoderTeacher(str(tiny_biencoder_path), precision="fp32").score(pairs)
     model = SentenceTransformer(str(tiny_biencoder_path))
     q = model.encode([p[0] for p in pairs])
     d = model.encode([p[1] for p in pairs])
     reference = (q * d).sum(1) / np.linalg.norm(q, axis=1) / np.linalg.norm(d, axis=1)
     np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
+def test_bf16_teachers_agree_with_fp32_and_cache_apart(tiny_cross_encoder_path, tiny_biencoder_path, tiny_passages):
+    pairs = all_pairs(tiny_passages)
+    for build in (
+        lambda precision: CrossEncoderTeacher(str(tiny_cross_encoder_path), max_length=128, precision=precision),
+        lambda precision: BiEncoderTeacher(str(tiny_biencoder_path), precision=precision),
+    ):
+        full, half = build("fp32"), build("bf16")
+        assert full.id != half.id  # a score cache never serves bf16 scores to an fp32 run
+        exact, approximate = full.score(pairs), half.score(pairs)
+        assert approximate.dtype == np.float32
+        # bf16 keeps 8 bits of mantissa: each score within a few percent of its fp32 value
+        np.testing.assert_allclose(approximate, exact, rtol=0.05, atol=0.01 * np.abs(exact).max())
+        assert not np.array_equal(approximate, exact)  # it really ran in bf16
+
+
+def test_auto_precision_follows_the_hardware():
+    from corpustune.hardware import cpu_has_native_bf16, inference_dtype
+
+    assert inference_dtype("fp32", "cpu") == torch.float32
+    assert inference_dtype("bf16", "cpu") == torch.bfloat16
+    assert inference_dtype("auto", "cpu") == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
 
 
 def test_bm25_teacher_matches_bm25_retrieval_scores(tiny_passages):

@@ -22,7 +22,7 @@ class BackendConfig(BaseModel):
     n_ctx: int = 4096
     """llama.cpp: context length in tokens."""
     n_threads: int | None = None
-    """llama.cpp: CPU threads (None: llama.cpp's default)."""
+    """llama.cpp: CPU threads (None: every core this process may use)."""
     n_gpu_layers: int = 0
     """llama.cpp: layers offloaded to a GPU (-1: all)."""
     base_url: str = "http://127.0.0.1:8000/v1"

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from corpustune.hardware import Precision, default_tokens_per_batch, inference_dtype
 from corpustune.retrieve.encode import encode, load_encoder
 from corpustune.teach.base import Pair
 
@@ -18,14 +19,21 @@ class BiEncoderTeacher:
         query_prompt: str = "",
         passage_prompt: str = "",
         max_seq_length: int | None = None,
-        tokens_per_batch: int = 8192,
+        tokens_per_batch: int | None = None,
+        precision: Precision = "auto",
         trust_remote_code: bool = False,
     ):
         self.encoder = load_encoder(model, max_seq_length=max_seq_length, trust_remote_code=trust_remote_code)
+        self.dtype = inference_dtype(precision, self.encoder.device)
+        self.encoder.to(self.dtype)
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
-        self.tokens_per_batch = tokens_per_batch
-        self.id = f"biencoder:{model}:{query_prompt!r}:{passage_prompt!r}:max{self.encoder.max_seq_length}"
+        self.tokens_per_batch = tokens_per_batch or default_tokens_per_batch(self.encoder.device)
+        # The dtype is part of the id: the score cache must not mix bf16 and fp32 scores.
+        self.id = (
+            f"biencoder:{model}:{query_prompt!r}:{passage_prompt!r}:max{self.encoder.max_seq_length}"
+            f":{str(self.dtype).removeprefix('torch.')}"
+        )
 
     def score(self, pairs: Sequence[Pair]) -> np.ndarray:
         """Cosine similarity of query and passage embeddings, float32 (len(pairs),).

@@ -18,7 +18,11 @@ class TeacherSpec(BaseModel):
     """Weight in an ensemble (ignored for a single teacher)."""
     max_length: int = 512
     """Cross-encoder / bi-encoder token limit (the paper: 512)."""
-    tokens_per_batch: int = 16384
+    tokens_per_batch: int | None = None
+    """Cross-encoder / bi-encoder: batch size x padded length (None: 2,048 on CPU, 32,768 on GPU)."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """Cross-encoder / bi-encoder: auto = bf16 where the hardware computes it natively (CUDA GPUs
+    with bf16, CPUs with avx512_bf16 / amx_bf16), fp32 elsewhere."""
     llm_layout: Literal["passage_first", "query_first"] = "passage_first"
     llm_backend: Literal["auto", "llamacpp", "transformers"] = "auto"
     max_passage_words: int = 150

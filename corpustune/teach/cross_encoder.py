@@ -5,7 +5,9 @@ Scores are raw logits (no sigmoid): the min-max normalization after filtering ma
 
 Speed: identical pairs are scored once; pairs are sorted by their exact token length and cut into
 batches by a token budget (batch size x padded length), so short pairs go in large batches and a
-batch needs almost no padding.
+batch needs almost no padding. Precision `auto` runs the model in bf16 where the hardware computes
+it natively (benchmarks/teacher.py: 1.9x the pairs/s of fp32 on this machine's CPU, the same top
+passage in every list, Spearman 0.998 within lists).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 
 from corpustune.errors import InputError
+from corpustune.hardware import Precision, default_tokens_per_batch, inference_dtype
 from corpustune.models import resolve_model
 from corpustune.teach.base import Pair, unique_pairs
 
@@ -26,7 +29,8 @@ class CrossEncoderTeacher:
         model: str,
         *,
         max_length: int = 512,
-        tokens_per_batch: int = 16384,
+        tokens_per_batch: int | None = None,
+        precision: Precision = "auto",
         device: str | None = None,
         trust_remote_code: bool = False,
     ):
@@ -41,9 +45,13 @@ class CrossEncoderTeacher:
                 f"cross-encoder {model!r} has {labels} output labels; a teacher needs a relevance model with "
                 "1 logit (or 2: not relevant / relevant)"
             )
+        device = self.encoder.model.device
+        self.dtype = inference_dtype(precision, device)
+        self.encoder.model.to(self.dtype)
         self.max_length = max_length
-        self.tokens_per_batch = tokens_per_batch
-        self.id = f"cross-encoder:{model}:max{max_length}"
+        self.tokens_per_batch = tokens_per_batch or default_tokens_per_batch(device)
+        # The dtype is part of the id: the score cache must not mix bf16 and fp32 scores.
+        self.id = f"cross-encoder:{model}:max{max_length}:{str(self.dtype).removeprefix('torch.')}"
 
     def tokenize(self, pairs: Sequence[Pair]) -> list[list[int]]:
         """Token ids of each pair as the model reads it (truncated longest-first to max_length)."""

@@ -23,14 +23,15 @@ def build_teacher(spec: TeacherSpec, passages: Sequence[Passage]) -> Teacher:
 
         return CrossEncoderTeacher(
             model, max_length=spec.max_length, tokens_per_batch=spec.tokens_per_batch,
-            trust_remote_code=spec.trust_remote_code,
+            precision=spec.precision, trust_remote_code=spec.trust_remote_code,
         )
     if spec.kind == "biencoder":
         from corpustune.teach.biencoder import BiEncoderTeacher
 
         return BiEncoderTeacher(
             model, query_prompt=spec.query_prompt, passage_prompt=spec.passage_prompt,
-            max_seq_length=spec.max_length, trust_remote_code=spec.trust_remote_code,
+            max_seq_length=spec.max_length, tokens_per_batch=spec.tokens_per_batch, precision=spec.precision,
+            trust_remote_code=spec.trust_remote_code,
         )
     from corpustune.teach.llm import LLMTeacher
 

@@ -19,6 +19,7 @@ from typing import Literal
 
 import numpy as np
 
+from corpustune.hardware import usable_cores
 from corpustune.errors import InputError, require_extra
 from corpustune.models import resolve_model
 from corpustune.teach.base import Pair, unique_pairs
@@ -67,7 +68,7 @@ class LlamaCppScorer:
     def __init__(self, model_path: str, *, n_ctx: int = 2048, n_threads: int | None = None, n_batch: int = 512):
         llama_cpp = require_extra("llama_cpp", "llamacpp")
         self.llm = llama_cpp.Llama(
-            model_path=model_path, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, logits_all=False,
+            model_path=model_path, n_ctx=n_ctx, n_threads=n_threads or usable_cores(), n_batch=n_batch, logits_all=False,
             verbose=False, seed=0,
         )
         self.yes = self._single_token("Yes")

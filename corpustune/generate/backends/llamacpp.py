@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from corpustune.hardware import usable_cores
 from corpustune.errors import require_extra
 from corpustune.generate.backends.base import Completion, Request, Sampling
 from corpustune.models import resolve_model
@@ -25,7 +26,7 @@ class LlamaCppBackend:
         path = resolve_model(model)
         self.model_id = Path(path).name
         self.llm = llama_cpp.Llama(
-            model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, verbose=False
+            model_path=path, n_ctx=n_ctx, n_threads=n_threads or usable_cores(), n_gpu_layers=n_gpu_layers, verbose=False
         )
 
     def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Completion]:
