@@ -6,8 +6,8 @@ Scores are raw logits (no sigmoid): the min-max normalization after filtering ma
 Speed: identical pairs are scored once; pairs are sorted by their exact token length and cut into
 batches by a token budget (batch size x padded length), so short pairs go in large batches and a
 batch needs almost no padding. Precision `auto` runs the model in bf16 where the hardware computes
-it natively (benchmarks/teacher.py: 1.9x the pairs/s of fp32 on this machine's CPU, the same top
-passage in every list, Spearman 0.998 within lists).
+it natively (benchmarks/teacher.py on a 2-core EPYC: 43.8 pairs/s against 22.4 in fp32; mean
+Spearman 0.9985 with the fp32 scores within a list).
 """
 
 from __future__ import annotations
