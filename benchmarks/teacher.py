@@ -32,10 +32,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _scifact import list_pairs, scifact_lists  # noqa: E402
 
-from corpustune.retrieve.fusion import ranked  # noqa: E402
-
 from corpustune.hardware import usable_cores  # noqa: E402
 from corpustune.models import resolve_model  # noqa: E402
+from corpustune.retrieve.fusion import ranked  # noqa: E402
 from corpustune.teach.cache import ScoreCache  # noqa: E402
 from corpustune.teach.cross_encoder import CrossEncoderTeacher  # noqa: E402
 from corpustune.teach.llm import LLMTeacher, prompt_parts  # noqa: E402

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import torch
 
 Precision = Literal["auto", "fp32", "bf16"]
 
@@ -38,7 +41,7 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
-def inference_dtype(precision: Precision, device) -> "torch.dtype":  # noqa: F821
+def inference_dtype(precision: Precision, device) -> torch.dtype:
     """The dtype to run a model in for inference on `device` (a torch.device or string).
 
     `auto` is bf16 where the hardware computes it natively (a CUDA GPU with bf16 support, a CPU

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from corpustune.hardware import Precision
+
 
 class TeacherSpec(BaseModel):
     """One teacher. `kind`: cross-encoder, llm, biencoder or bm25; `model`: alias, path or hub id."""
@@ -20,7 +22,7 @@ class TeacherSpec(BaseModel):
     """Cross-encoder / bi-encoder token limit (the paper: 512)."""
     tokens_per_batch: int | None = None
     """Cross-encoder / bi-encoder: batch size x padded length (None: 2,048 on CPU, 32,768 on GPU)."""
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: Precision = "auto"
     """Cross-encoder / bi-encoder: auto = bf16 where the hardware computes it natively (CUDA GPUs
     with bf16, CPUs with avx512_bf16 / amx_bf16), fp32 elsewhere."""
     llm_layout: Literal["passage_first", "query_first"] = "passage_first"
