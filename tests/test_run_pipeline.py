@@ -54,7 +54,8 @@ def setup(tmp_path_factory):
             "require_positive_first": False, "top_score_percentile": None,
         },
         "train": {
-            "model": str(student), "list_size": 4, "queries_per_step": 4, "epochs": 2,
+            # the combined arm (the laptop preset's main arm is InfoNCE) with the preset's auto teacher temperature
+            "model": str(student), "loss": "combined", "list_size": 4, "queries_per_step": 4, "epochs": 2,
             "passage_max_tokens": 64, "checkpoint_every_steps": 1, "dev_fraction": 0.2,
         },
         "ablation": ["infonce"],
@@ -90,6 +91,8 @@ def test_run_then_kill_inside_each_stage_and_resume(setup):
     names = [s["name"] for s in results["sets"]]
     assert names[0] == "adi test" and len(names) > 1 and all(n.startswith("held-out ") for n in names[1:])
     assert (reference / "report.html").stat().st_size > 10_000
+    assert "teacher temperature" in completed.stdout  # auto was calibrated for the combined arm
+    assert json.loads((reference / "train" / "combined" / "state.json").read_text())["teacher_temperature"] > 0
 
     again = subprocess.run(command(data, config, reference), env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stdout.count("skipped  (up to date") == 7

@@ -25,12 +25,13 @@ torch.set_num_threads(1)
 
 def steps_config(model: str) -> TrainConfig:
     # 5 queries per step: uneven shares over 2 ranks; a small chunk budget: gradient caching on
-    return TrainConfig(model=model, queries_per_step=5, chunk_tokens=40, epochs=1, mask_fraction=0.3,
+    return TrainConfig(model=model, queries_per_step=5, chunk_tokens=40, epochs=1, mask_fraction=0.3, teacher_temperature="auto",
                        query_max_tokens=16, passage_max_tokens=24, learning_rate=1e-3)
 
 
 def run_config(model: str) -> TrainConfig:
     return TrainConfig(model=model, queries_per_step=3, epochs=3, checkpoint_every_steps=2, dev_fraction=0.2,
+                       teacher_temperature="auto",
                        patience=5, query_max_tokens=16, passage_max_tokens=24, learning_rate=1e-3, seed=7)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,7 +19,14 @@ class TrainConfig(BaseModel):
     model: str = Field("minilm", description="Student: packaged alias, local sentence-transformers folder or hub id.")
     loss: LossArm = Field("combined", description="Ablation arm: listwise only, InfoNCE only, or both.")
     student_temperature: float = Field(0.05, gt=0, description="tau_S: softmax temperature of student cosines (listwise).")
-    teacher_temperature: float = Field(0.3, gt=0, description="tau_T: softmax temperature of normalized teacher scores.")
+    teacher_temperature: Annotated[float, Field(gt=0)] | Literal["auto"] = Field(
+        0.3,
+        description="tau_T: softmax temperature of normalized teacher scores; auto = as sharp as the untrained "
+        "student's distributions over the training lists (corpustune.train.calibrate).",
+    )
+    calibration_lists: int = Field(
+        2000, ge=1, description="teacher_temperature auto: at most this many training lists (a seeded sample)."
+    )
     infonce_temperature: float = Field(0.01, gt=0, description="tau: InfoNCE temperature on cosines.")
     listwise_weight: float = Field(1.0, ge=0, description="w_list in L = w_list L_list + w_nce L_nce (combined arm).")
     infonce_weight: float = Field(0.1, ge=0, description="w_nce in L = w_list L_list + w_nce L_nce (combined arm).")

@@ -29,9 +29,10 @@ from corpustune.data.atomic import JsonlAppender, write_json_atomic
 from corpustune.data.records import Passage
 from corpustune.models import resolve_model
 from corpustune.train.batching import Example, epoch_steps, make_batch
+from corpustune.train.calibrate import matched_teacher_temperature, mean_softmax_entropy
 from corpustune.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from corpustune.train.config import TrainConfig
-from corpustune.train.distributed import Context, all_reduce_gradients, barrier, init_distributed
+from corpustune.train.distributed import Context, all_reduce_gradients, barrier, init_distributed, sum_over_ranks
 from corpustune.train.export import save_student
 from corpustune.train.gradcache import StepEncoder, StepResult, TextSide, run_step
 from corpustune.train.losses import CombinedLoss
@@ -48,6 +49,7 @@ class LoopState:
     evals_without_improvement: int = 0
     stopped_early: bool = False
     history: list[dict] = field(default_factory=list)
+    teacher_temperature: float | None = None  # the calibrated tau_T when the config says auto
 
 
 def seed_everything(seed: int) -> None:
@@ -136,7 +138,7 @@ class Trainer:
         cuda = self.context.device.type == "cuda"
         autocast = torch.bfloat16 if config.precision == "bf16" or (config.precision == "auto" and cuda) else None
         self.encoder = StepEncoder(self.model, self.context.device, config.chunk_tokens, autocast)
-        self.loss_fn = CombinedLoss.from_config(config)
+        self.loss_fn: CombinedLoss | None = None  # built by prepare_loss, after a resume restores the state
         self.query_side = TextSide(config.query_prompt, config.query_max_tokens)
         self.passage_side = TextSide(config.passage_prompt, config.passage_max_tokens)
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
@@ -150,10 +152,49 @@ class Trainer:
         self.digest = config_digest(config, self.train_examples)
         self.state = LoopState()
 
+    # -- the loss, with a calibrated teacher temperature -----------------------------------
+
+    def prepare_loss(self) -> CombinedLoss:
+        """Build the loss once. `teacher_temperature: auto` is calibrated on the current model, the
+        untrained student, unless the state already holds the value (a resumed run restores it
+        from its checkpoint, so a resume never recalibrates on half-trained weights)."""
+        if self.loss_fn is None:
+            calibrate = self.config.teacher_temperature == "auto" and self.config.loss_weights()[0] > 0
+            if calibrate and self.state.teacher_temperature is None:
+                value = self._calibrate_teacher_temperature() if self.context.is_main else 0.0
+                self.state.teacher_temperature = sum_over_ranks([value], self.context)[0]  # rank 0's value
+            self.loss_fn = CombinedLoss.from_config(self.config, self.state.teacher_temperature if calibrate else None)
+        return self.loss_fn
+
+    def _calibrate_teacher_temperature(self) -> float:
+        """tau_T at which the teacher is as sharp as the student on (a seeded sample of) the training lists."""
+        sample = list(self.train_examples)
+        if len(sample) > self.config.calibration_lists:
+            sample = random.Random(self.config.seed).sample(sample, self.config.calibration_lists)
+        batch = make_batch(sample)
+        passage_texts = [self.passage_texts[p] for p in batch.passage_ids]
+        self.model.eval()
+        with torch.no_grad():
+            queries, _ = self.encoder.embed(batch.query_texts, self.encoder.chunks(batch.query_texts, self.query_side), self.query_side)
+            passages, _ = self.encoder.embed(passage_texts, self.encoder.chunks(passage_texts, self.passage_side), self.passage_side)
+        self.model.train()
+        queries = torch.nn.functional.normalize(queries, dim=-1)  # (Q, d)
+        passages = torch.nn.functional.normalize(passages, dim=-1)  # (P, d)
+        cosines = torch.einsum("qd,qld->ql", queries, passages[batch.list_index.to(passages.device)]).cpu().numpy()
+        teacher, valid = batch.teacher_scores.numpy(), batch.valid.numpy()
+        value = matched_teacher_temperature(cosines, teacher, valid, self.config.student_temperature)
+        entropy = mean_softmax_entropy(cosines / self.config.student_temperature, valid)
+        print(
+            f"teacher temperature {value:.4f}: teacher as sharp as the student "
+            f"(mean entropy {entropy:.3f} nats over {len(sample):,} training lists)"
+        )
+        return value
+
     # -- one step -------------------------------------------------------------------------
 
     def step(self, examples: Sequence[Example]) -> StepResult:
         """One optimizer step on `examples` (the global step's queries; each rank takes its share)."""
+        self.prepare_loss()
         self.optimizer.zero_grad(set_to_none=True)
         result = run_step(
             self.encoder, self.loss_fn, make_batch(examples), self.passage_texts,
@@ -169,6 +210,7 @@ class Trainer:
         """Mean loss per dev query, in steps of the training step size, without gradients."""
         if not self.dev_examples:
             return None
+        self.prepare_loss()
         total = 0.0
         size = self.config.queries_per_step
         for start in range(0, len(self.dev_examples), size):
@@ -197,6 +239,8 @@ class Trainer:
                     f"{found} was made with other settings or data; pass a new run folder or restart from scratch"
                 )
             self.state = LoopState(**{k: v for k, v in loop.items() if k != "digest"})
+            self.loss_fn = None
+        self.prepare_loss()
         log = JsonlAppender(self.out / "log.jsonl") if self.context.is_main else None
         progress = tqdm(
             total=self.total_steps, initial=self.state.global_step, desc="training", unit="step",
@@ -280,6 +324,11 @@ class Trainer:
                 "dev queries": f"{len(self.dev_examples):,}",
                 "optimizer steps": f"{self.state.global_step:,}",
                 "best dev loss": "n/a" if self.state.best_dev_loss is None else f"{self.state.best_dev_loss:.5f}",
+                **(
+                    {"teacher temperature (auto)": f"{self.state.teacher_temperature:.4f}"}
+                    if self.state.teacher_temperature is not None
+                    else {}
+                ),
                 **self.data_card,
             },
             "history": self.state.history,

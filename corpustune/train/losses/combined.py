@@ -26,26 +26,34 @@ class CombinedLoss(nn.Module):
         infonce_weight: float = 0.1,
         *,
         student_temperature: float = 0.05,
-        teacher_temperature: float = 0.3,
+        teacher_temperature: float | None = 0.3,
         infonce_temperature: float = 0.01,
         mask_fraction: float = 0.6,
     ):
         super().__init__()
         if listwise_weight == 0 and infonce_weight == 0:
             raise ValueError("both loss weights are 0; nothing would be trained")
+        if listwise_weight and teacher_temperature is None:
+            raise ValueError("the listwise term needs a teacher temperature")
         self.listwise_weight = listwise_weight
         self.infonce_weight = infonce_weight
-        self.listwise = ListwiseDistillationLoss(student_temperature, teacher_temperature)
+        self.listwise = (
+            ListwiseDistillationLoss(student_temperature, teacher_temperature) if listwise_weight else None
+        )
         self.infonce = InfoNCELoss(infonce_temperature, mask_fraction)
 
     @classmethod
-    def from_config(cls, config) -> CombinedLoss:
+    def from_config(cls, config, teacher_temperature: float | None = None) -> CombinedLoss:
+        """The loss of a TrainConfig; `teacher_temperature` replaces the config's (required when
+        the config says `auto` and the arm has a listwise term: the trainer calibrates it)."""
         listwise_weight, infonce_weight = config.loss_weights()
+        if teacher_temperature is None and config.teacher_temperature != "auto":
+            teacher_temperature = config.teacher_temperature
         return cls(
             listwise_weight,
             infonce_weight,
             student_temperature=config.student_temperature,
-            teacher_temperature=config.teacher_temperature,
+            teacher_temperature=teacher_temperature,
             infonce_temperature=config.infonce_temperature,
             mask_fraction=config.mask_fraction,
         )
@@ -63,7 +71,7 @@ class CombinedLoss(nn.Module):
         """Shapes as in the two losses: (Q, d), (P, d), (Q, L), (Q, L), (Q, L), (Q,)."""
         listwise = infonce = None
         total = query_embeddings.new_zeros(())
-        if self.listwise_weight:
+        if self.listwise is not None:
             listwise = self.listwise(query_embeddings, passage_embeddings, list_index, teacher_scores, valid, num_queries)
             total = total + self.listwise_weight * listwise
         if self.infonce_weight:
