@@ -25,8 +25,8 @@ torch.set_num_threads(1)
 
 def steps_config(model: str) -> TrainConfig:
     # 5 queries per step: uneven shares over 2 ranks; a small chunk budget: gradient caching on
-    return TrainConfig(model=model, queries_per_step=5, chunk_tokens=40, epochs=1, mask_fraction=0.3, teacher_temperature="auto",
-                       query_max_tokens=16, passage_max_tokens=24, learning_rate=1e-3)
+    return TrainConfig(model=model, queries_per_step=5, chunk_tokens=40, epochs=1, mask_fraction=0.3,
+                       teacher_temperature="auto", query_max_tokens=16, passage_max_tokens=24, learning_rate=1e-3)
 
 
 def run_config(model: str) -> TrainConfig:

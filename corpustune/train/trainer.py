@@ -175,11 +175,13 @@ class Trainer:
         passage_texts = [self.passage_texts[p] for p in batch.passage_ids]
         self.model.eval()
         with torch.no_grad():
-            queries, _ = self.encoder.embed(batch.query_texts, self.encoder.chunks(batch.query_texts, self.query_side), self.query_side)
-            passages, _ = self.encoder.embed(passage_texts, self.encoder.chunks(passage_texts, self.passage_side), self.passage_side)
+            query_chunks = self.encoder.chunks(batch.query_texts, self.query_side)
+            passage_chunks = self.encoder.chunks(passage_texts, self.passage_side)
+            queries, _ = self.encoder.embed(batch.query_texts, query_chunks, self.query_side)  # (Q, d)
+            passages, _ = self.encoder.embed(passage_texts, passage_chunks, self.passage_side)  # (P, d)
         self.model.train()
-        queries = torch.nn.functional.normalize(queries, dim=-1)  # (Q, d)
-        passages = torch.nn.functional.normalize(passages, dim=-1)  # (P, d)
+        queries = torch.nn.functional.normalize(queries, dim=-1)
+        passages = torch.nn.functional.normalize(passages, dim=-1)
         cosines = torch.einsum("qd,qld->ql", queries, passages[batch.list_index.to(passages.device)]).cpu().numpy()
         teacher, valid = batch.teacher_scores.numpy(), batch.valid.numpy()
         value = matched_teacher_temperature(cosines, teacher, valid, self.config.student_temperature)
