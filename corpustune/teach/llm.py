@@ -19,8 +19,8 @@ from typing import Literal
 
 import numpy as np
 
-from corpustune.hardware import usable_cores
 from corpustune.errors import InputError, require_extra
+from corpustune.hardware import usable_cores
 from corpustune.models import resolve_model
 from corpustune.teach.base import Pair, unique_pairs
 

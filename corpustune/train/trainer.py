@@ -35,7 +35,7 @@ from corpustune.train.config import TrainConfig
 from corpustune.train.distributed import Context, all_reduce_gradients, barrier, init_distributed, sum_over_ranks
 from corpustune.train.export import save_student
 from corpustune.train.gradcache import StepEncoder, StepResult, TextSide, run_step
-from corpustune.train.losses import CombinedLoss
+from corpustune.train.losses import CombinedLoss, list_cosines
 
 
 @dataclass
@@ -180,9 +180,7 @@ class Trainer:
             queries, _ = self.encoder.embed(batch.query_texts, query_chunks, self.query_side)  # (Q, d)
             passages, _ = self.encoder.embed(passage_texts, passage_chunks, self.passage_side)  # (P, d)
         self.model.train()
-        queries = torch.nn.functional.normalize(queries, dim=-1)
-        passages = torch.nn.functional.normalize(passages, dim=-1)
-        cosines = torch.einsum("qd,qld->ql", queries, passages[batch.list_index.to(passages.device)]).cpu().numpy()
+        cosines = list_cosines(queries, passages, batch.list_index.to(passages.device)).cpu().numpy()  # (Q, L)
         teacher, valid = batch.teacher_scores.numpy(), batch.valid.numpy()
         value = matched_teacher_temperature(cosines, teacher, valid, self.config.student_temperature)
         entropy = mean_softmax_entropy(cosines / self.config.student_temperature, valid)

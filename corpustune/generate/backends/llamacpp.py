@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from corpustune.hardware import usable_cores
 from corpustune.errors import require_extra
 from corpustune.generate.backends.base import Completion, Request, Sampling
+from corpustune.hardware import usable_cores
 from corpustune.models import resolve_model
 
 

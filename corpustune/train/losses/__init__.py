@@ -2,7 +2,7 @@
 
 from corpustune.train.losses.combined import CombinedLoss, LossParts
 from corpustune.train.losses.infonce import InfoNCELoss, false_negative_mask, infonce
-from corpustune.train.losses.listwise import ListwiseDistillationLoss, listwise_kl
+from corpustune.train.losses.listwise import ListwiseDistillationLoss, list_cosines, listwise_kl
 
 __all__ = [
     "CombinedLoss",
@@ -11,5 +11,6 @@ __all__ = [
     "LossParts",
     "false_negative_mask",
     "infonce",
+    "list_cosines",
     "listwise_kl",
 ]

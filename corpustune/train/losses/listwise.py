@@ -40,6 +40,15 @@ def listwise_kl(
     return per_query.sum() / (num_queries if num_queries is not None else student_scores.shape[0])
 
 
+def list_cosines(query_embeddings: Tensor, passage_embeddings: Tensor, list_index: Tensor) -> Tensor:
+    """(Q, L) cosine of each query with its list's passages: query_embeddings (Q, d), passage_embeddings
+    (P, d) of the distinct passages, list_index (Q, L) rows of passage_embeddings."""
+    queries = nn.functional.normalize(query_embeddings, dim=-1)  # (Q, d)
+    passages = nn.functional.normalize(passage_embeddings, dim=-1)  # (P, d)
+    listed = passages[list_index]  # (Q, L, d): gather, each distinct passage encoded once
+    return torch.einsum("qd,qld->ql", queries, listed)
+
+
 class ListwiseDistillationLoss(nn.Module):
     """Thin module over `listwise_kl` taking embeddings: cosine of each query with its list passages."""
 
@@ -59,12 +68,8 @@ class ListwiseDistillationLoss(nn.Module):
     ) -> Tensor:
         """query_embeddings (Q, d), passage_embeddings (P, d) of the batch's distinct passages,
         list_index (Q, L) rows of passage_embeddings, teacher_scores (Q, L), valid (Q, L)."""
-        queries = nn.functional.normalize(query_embeddings, dim=-1)  # (Q, d)
-        passages = nn.functional.normalize(passage_embeddings, dim=-1)  # (P, d)
-        listed = passages[list_index]  # (Q, L, d): gather, each distinct passage encoded once
-        cosines = torch.einsum("qd,qld->ql", queries, listed)  # (Q, L)
         return listwise_kl(
-            cosines,
+            list_cosines(query_embeddings, passage_embeddings, list_index),
             teacher_scores,
             valid,
             student_temperature=self.student_temperature,
