@@ -97,9 +97,9 @@ def main() -> None:
 
 def _log(folder: Path) -> list[dict]:
     from corpustune.data.atomic import read_jsonl_log
-    from corpustune.generate.runner import LOG_NAME
+    from corpustune.layout import RunLayout
 
-    return list(read_jsonl_log(folder / "queries" / LOG_NAME))
+    return list(read_jsonl_log(RunLayout(folder).generation_log))
 
 
 if __name__ == "__main__":

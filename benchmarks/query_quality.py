@@ -25,7 +25,8 @@ from corpustune.data.corpus import CorpusSpec, read_passages  # noqa: E402
 from corpustune.data.lines import iter_jsonl  # noqa: E402
 from corpustune.generate.config import BackendConfig, GenerateConfig  # noqa: E402
 from corpustune.generate.postprocess import copy_fraction  # noqa: E402
-from corpustune.generate.runner import LOG_NAME, run_generation  # noqa: E402
+from corpustune.generate.runner import run_generation  # noqa: E402
+from corpustune.layout import RunLayout  # noqa: E402
 from corpustune.generate.sampling import sample_passages  # noqa: E402
 from corpustune.retrieve.bm25 import BM25Index  # noqa: E402
 
@@ -56,7 +57,7 @@ def main() -> None:
         backend=BackendConfig(model=args.model, n_threads=args.threads), max_passages=args.passages, heldout_count=0
     )
     if args.report_only:
-        finished = {r["passage_id"] for r in read_jsonl_log(Path(args.out) / "queries" / LOG_NAME)}
+        finished = {r["passage_id"] for r in read_jsonl_log(RunLayout(args.out).generation_log)}
         order = sample_passages(passages, seed=config.seed, max_passages=args.passages,
                                 min_chars=config.min_passage_chars, heldout_count=0).passages
         # Passages are generated in sample order, so the finished ones are a prefix of it.

@@ -1,12 +1,15 @@
 """The whole run's settings: one pydantic model per stage, composed; presets and YAML overrides.
 
 Resolution order (later wins): the stage defaults (the paper's settings), a preset from
-`corpustune/presets/<name>.yaml`, a user YAML file, then `--set key.path=value` overrides.
+`corpustune/presets/<name>.yaml`, a user YAML file, `--set key.path=value` overrides, then the
+command's own options (`--data`, `--format`, a stage command's shortcuts such as `--epochs`).
+Every command resolves its settings this way, so a stage run by hand and `corpustune run` agree.
 The resolved config is saved as `RUN/config.yaml`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,15 +82,19 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def nested(path: str, value: Any) -> dict[str, Any]:
+    """`nested("train.epochs", 3)` -> {"train": {"epochs": 3}}."""
+    for key in reversed(path.strip().split(".")):
+        value = {key: value}
+    return value
+
+
 def parse_override(text: str) -> dict[str, Any]:
     """`train.epochs=3` -> {"train": {"epochs": 3}}; the value is parsed as YAML."""
     if "=" not in text:
         raise InputError(f"--set {text!r}: expected key.path=value, for example train.epochs=3")
     path, raw = text.split("=", 1)
-    value: Any = yaml.safe_load(raw) if raw else ""
-    for key in reversed(path.strip().split(".")):
-        value = {key: value}
-    return value
+    return nested(path, yaml.safe_load(raw) if raw else "")
 
 
 def resolve_config(
@@ -95,8 +102,13 @@ def resolve_config(
     preset: str | None = None,
     config_file: Path | None = None,
     overrides: tuple[str, ...] = (),
+    options: Mapping[str, Any] | None = None,
 ) -> RunConfig:
-    """Build the run config from a preset, a YAML file and overrides; `data` sets `data.path`."""
+    """Build the run config from a preset, a YAML file and overrides; `data` sets `data.path`.
+
+    `options` maps dotted setting paths to the values of a command's own options (None: not
+    given, so the setting keeps its resolved value).
+    """
     settings: dict[str, Any] = {}
     if preset is not None:
         if preset not in preset_names():
@@ -106,6 +118,9 @@ def resolve_config(
         settings = merge(settings, read_yaml_mapping(config_file))
     for override in overrides:
         settings = merge(settings, parse_override(override))
+    for path, value in (options or {}).items():
+        if value is not None:
+            settings = merge(settings, nested(path, value))
     if data is not None:
         settings = merge(settings, {"data": {"path": str(data)}})
     if "data" not in settings:

@@ -17,7 +17,8 @@ from corpustune.data.atomic import read_jsonl_log
 from corpustune.data.corpus import CorpusSpec, read_passages
 from corpustune.data.lines import iter_jsonl
 from corpustune.generate.config import BackendConfig, GenerateConfig
-from corpustune.generate.runner import LOG_NAME, run_generation
+from corpustune.generate.runner import run_generation
+from corpustune.layout import RunLayout
 from corpustune.models import resolve_model
 from corpustune.models.registry import PACKAGED_MODELS
 from corpustune.models.resolve import is_available
@@ -60,19 +61,19 @@ def test_smollm2_on_real_scifact_passages(tmp_path):
     assert result.generated_calls == 3 * 2
     assert len(_sampled(tmp_path)) == 3
     check_structure(tmp_path, _sampled(tmp_path), TYPES.split(","), 25)
-    log = list(read_jsonl_log(tmp_path / "queries" / LOG_NAME))
+    log = list(read_jsonl_log(RunLayout(tmp_path).generation_log))
     assert all(0 < r["completion_tokens"] <= 24 and r["prompt_tokens"] > 100 for r in log)
 
 
 def _sampled(run: Path) -> set[str]:
-    return {r["passage_id"] for r in read_jsonl_log(run / "queries" / LOG_NAME)}
+    return {r["passage_id"] for r in read_jsonl_log(RunLayout(run).generation_log)}
 
 
 def cli(data: Path, out: Path) -> list[str]:
     return [
         sys.executable, "-m", "corpustune", "generate", "--data", str(data), "--out", str(out),
         "--backend", "llamacpp", "--model", "smollm2-135m", "--types", TYPES, "--max-new-tokens", "8",
-        "--threads", "1", "--heldout", "0", "--no-progress",
+        "--threads", "1", "--heldout", "0",
     ]
 
 
@@ -85,7 +86,7 @@ def test_kill_and_resume_gives_the_same_output(tmp_path, tiny_passages):
     subprocess.run(cli(data, reference), check=True, env=env, capture_output=True, timeout=600)
 
     resumed = tmp_path / "resumed"
-    log_path = resumed / "queries" / LOG_NAME
+    log_path = RunLayout(resumed).generation_log
     process = subprocess.Popen(cli(data, resumed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
@@ -138,7 +139,7 @@ def test_openai_backend_against_llama_cpp_server(tmp_path, tiny_passages):
         )
         result = run_generation(tiny_passages, config, tmp_path, show_progress=False)
         assert result.generated_calls == 3 * 2
-        log = list(read_jsonl_log(tmp_path / "queries" / LOG_NAME))
+        log = list(read_jsonl_log(RunLayout(tmp_path).generation_log))
         assert len(log) == 6 and all(0 < r["completion_tokens"] <= 12 and r["prompt_tokens"] > 50 for r in log)
         for query in kept(tmp_path):
             assert query["generator"] == "openai:smollm2" and query["text"].strip() == query["text"]

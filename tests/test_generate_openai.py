@@ -11,7 +11,8 @@ from corpustune.data.lines import iter_jsonl
 from corpustune.generate.backends.base import Request, Sampling
 from corpustune.generate.backends.openai import GenerationServerError, OpenAIBackend
 from corpustune.generate.config import BackendConfig, GenerateConfig
-from corpustune.generate.runner import LOG_NAME, run_generation
+from corpustune.generate.runner import run_generation
+from corpustune.layout import RunLayout
 from tests.llm_server import ScriptedServer
 
 TYPES = ("question", "title", "keywords")
@@ -70,13 +71,13 @@ def test_exhausted_retries_raise_clear_error_and_keep_finished_work(tmp_path, cl
         server.always = "500"
         with pytest.raises(GenerationServerError, match=r"failed 5 times \(1 try \+ 4 retries\).*HTTP 500"):
             run_generation(tiny_passages, config, tmp_path, show_progress=False)
-    log = list(read_jsonl_log(tmp_path / "queries" / LOG_NAME))
+    log = list(read_jsonl_log(RunLayout(tmp_path).generation_log))
     assert len({r["passage_id"] for r in log}) == 2 and len(log) == 2 * len(TYPES)
     with ScriptedServer() as server:
         result = run_generation(tiny_passages, config_for(server, batch_passages=1), tmp_path, show_progress=False)
         assert server.requests == (len(tiny_passages) - 2) * len(TYPES)
     assert result.reused_records == 2
-    log = list(read_jsonl_log(tmp_path / "queries" / LOG_NAME))
+    log = list(read_jsonl_log(RunLayout(tmp_path).generation_log))
     keys = [(r["passage_id"], r["type"]) for r in log]
     assert len(keys) == len(set(keys)) == len(tiny_passages) * len(TYPES)
     assert queries(tmp_path) == queries(clean_run)
@@ -128,13 +129,13 @@ def test_killed_cli_process_resumes_without_duplicates(tmp_path, clean_run, tiny
     data = tmp_path / "corpus.jsonl"
     data.write_text("".join(json.dumps(p.to_json()) + "\n" for p in tiny_passages))
     out = tmp_path / "run"
-    log_path = out / "queries" / LOG_NAME
+    log_path = RunLayout(out).generation_log
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     with ScriptedServer(delay_s=0.3) as server:
         command = [
             sys.executable, "-m", "corpustune", "generate", "--data", str(data), "--out", str(out),
             "--backend", "openai", "--model", "scripted", "--base-url", server.base_url, "--types", ",".join(TYPES),
-            "--concurrency", "3", "--batch-passages", "1", "--no-progress",
+            "--concurrency", "3", "--batch-passages", "1",
         ]
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120

@@ -15,6 +15,7 @@ import pytest
 from corpustune.data.atomic import write_jsonl_atomic
 from corpustune.data.beir import write_qrels, write_queries
 from corpustune.data.records import Query, ScoredList
+from corpustune.layout import RunLayout
 from corpustune.mine.config import MineConfig
 from corpustune.mine.stage import mine_run
 from corpustune.retrieve.search import DenseSettings
@@ -90,13 +91,13 @@ def test_resume_after_kill_loses_no_finished_scores(run_folder, tmp_path, tiny_c
     command = [sys.executable, str(ROOT / "tests" / "score_worker.py"), str(run), str(corpus), str(tiny_cross_encoder_path)]
     killed = subprocess.run(command + ["5"], env=worker_env(), capture_output=True, text=True, timeout=600)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    finished = ScoreCache(run / "scores" / "cache").load()
+    finished = ScoreCache(RunLayout(run).score_cache).load()
     assert len(finished) == 5 * 3  # five chunks of three pairs were durable before the kill
     resumed = subprocess.run(command + ["0"], env=worker_env(), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     scored, cached = map(int, resumed.stdout.split()[-2:])
     assert (scored, cached) == (36 - 15, 15)
-    after = ScoreCache(run / "scores" / "cache").load()
+    after = ScoreCache(RunLayout(run).score_cache).load()
     assert all(after[k] == v for k, v in finished.items())
     # the same scores as one uninterrupted run of a fresh folder
     fresh = tmp_path / "fresh"
@@ -126,6 +127,6 @@ def test_torchrun_two_processes_give_exactly_the_scores_of_one(run_folder, tmp_p
         env=worker_env(), capture_output=True, text=True, timeout=600,
     )
     assert two.returncode == 0, two.stderr[-3000:]
-    assert sorted(p.name for p in (sharded / "scores" / "cache").iterdir()) == ["part-0.jsonl", "part-1.jsonl"]
-    assert ScoreCache(sharded / "scores" / "cache").load() == ScoreCache(run / "scores" / "cache").load()
+    assert sorted(p.name for p in RunLayout(sharded).score_cache.iterdir()) == ["part-0.jsonl", "part-1.jsonl"]
+    assert ScoreCache(RunLayout(sharded).score_cache).load() == ScoreCache(RunLayout(run).score_cache).load()
     assert (sharded / "scores" / "scores.jsonl").read_bytes() == (run / "scores" / "scores.jsonl").read_bytes()

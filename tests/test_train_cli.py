@@ -13,6 +13,7 @@ from corpustune.cli import app
 from corpustune.data.beir import write_qrels, write_queries
 from corpustune.data.records import Query
 from corpustune.errors import InputError
+from corpustune.layout import RunLayout
 from corpustune.train.batching import load_scored_examples, make_batch, split_by_source
 from tests.conftest import TINY_PASSAGES
 from tests.train_fixtures import (
@@ -49,6 +50,7 @@ def test_train_command_writes_a_loadable_model_with_prompts(tiny_biencoder_path,
     run, data = make_run(tmp_path)
     result = CliRunner().invoke(app, [
         "train", "--run", str(run), "--data", str(data), "--model", str(tiny_biencoder_path), "--epochs", "2",
+        "--loss", "combined",
         "--queries-per-step", "4", "--list-size", "3", "--learning-rate", "1e-3",
         "--query-prompt", "query ", "--passage-prompt", "passage ", "--query-max-tokens", "16",
         "--passage-max-tokens", "24",
@@ -62,7 +64,7 @@ def test_train_command_writes_a_loadable_model_with_prompts(tiny_biencoder_path,
     base = SentenceTransformer(str(tiny_biencoder_path), device="cpu")
     text = ["aspirin heart"]
     assert not np.allclose(model.encode(text), base.encode(text))
-    log = [json.loads(line) for line in (run / "train" / "log.jsonl").read_text().splitlines()]
+    log = [json.loads(line) for line in (RunLayout(run).train_dir / "combined" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4]  # 8 queries, 4 per step, 2 epochs
     assert all(r["distinct_passages"] <= r["passage_slots"] for r in log if "loss" in r)
 
@@ -73,7 +75,7 @@ def test_human_qrels_baseline_trains_infonce_only(tiny_biencoder_path, tmp_path)
             "--human-split", "train", "--epochs", "1", "--queries-per-step", "5"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
-    log = [json.loads(line) for line in (run / "train" / "log.jsonl").read_text().splitlines()]
+    log = [json.loads(line) for line in (RunLayout(run).human_baseline_dir("train") / "log.jsonl").read_text().splitlines()]
     assert all(r["listwise"] is None and r["infonce"] > 0 for r in log if "loss" in r)
     result = CliRunner().invoke(app, args + ["--loss", "listwise"])
     assert result.exit_code != 0 and "use --loss infonce" in str(result.exception)

@@ -9,10 +9,11 @@ from typing import Annotated
 
 import typer
 
-from corpustune.cli.options import DataPath, print_table
+from corpustune.cli.options import (ChunkOverlap, ChunkWords, DataPath, Format, IdField, TextField, TitleField,
+                                    corpus_spec, print_table)
 from corpustune.data.atomic import write_json_atomic
 from corpustune.data.beir import load_split
-from corpustune.data.corpus import CorpusSpec, ReadReport, read_passages
+from corpustune.data.corpus import ReadReport, read_passages
 from corpustune.evaluate.retrieval import evaluate_retriever
 from corpustune.evaluate.trec import write_trec_run
 from corpustune.retrieve.encode import EmbeddingCache
@@ -30,6 +31,12 @@ def command(
     max_seq_length: Annotated[int | None, typer.Option(help="Token limit of the encoder (default: the model's).")] = None,
     out: Annotated[Path | None, typer.Option(help="JSON file for the metrics (default corpustune-eval/<name>.json).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write cached passage embeddings.")] = False,
+    form: Format = None,
+    id_field: IdField = None,
+    title_field: TitleField = None,
+    text_field: TextField = None,
+    chunk_words: ChunkWords = None,
+    chunk_overlap: ChunkOverlap = None,
 ) -> None:
     """Retrieve with a model and print nDCG@10, Recall@100 and MRR@10; writes JSON and a TREC run."""
     if retriever not in ("dense", "bm25", "hybrid"):
@@ -42,7 +49,8 @@ def command(
     )
     started = time.perf_counter()
     report = ReadReport()
-    passages = read_passages(CorpusSpec(path=data), report)
+    passages = read_passages(corpus_spec(data, form, id_field, title_field, text_field, chunk_words, chunk_overlap),
+                             report)
     queries, qrels = load_split(data, split)
     print(f"{data}: {report.summary()}; {len(qrels):,} {split} queries with qrels")
     evaluation = evaluate_retriever(

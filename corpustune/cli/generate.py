@@ -1,20 +1,26 @@
-"""`corpustune generate`: synthetic queries of several types for a corpus, into RUN/queries/."""
+"""`corpustune generate`: synthetic queries of several types for a corpus, into RUN/queries/.
+
+The run's generate stage alone: the settings resolve as for `corpustune run` (preset, --config,
+--set), and the options below are shortcuts for the most used `generate.*` settings.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from corpustune.cli.options import DataPath, Format, IdField, TextField, TitleField, corpus_spec, print_table
-from corpustune.data.corpus import ReadReport, read_passages
-from corpustune.generate.config import BackendConfig, GenerateConfig
-from corpustune.generate.runner import run_generation
-from corpustune.generate.types import BUILTIN_TYPES
+from corpustune.cli.options import (ChunkOverlap, ChunkWords, ConfigFile, Format, IdField, OptionalDataPath, Overrides,
+                                    Preset, RunFolder, TextField, TitleField, corpus_options, print_table)
+from corpustune.cli.stage import read_stats, run_stage_command, stage_settings
+from corpustune.layout import RunLayout
+
+Opt = typer.Option
 
 
-def _counts(values: list[str]) -> dict[str, int]:
+def _counts(values: list[str] | None) -> dict[str, int] | None:
+    if not values:
+        return None
     counts = {}
     for value in values:
         name, _, number = value.partition("=")
@@ -25,73 +31,64 @@ def _counts(values: list[str]) -> dict[str, int]:
 
 
 def command(
-    data: DataPath,
-    out: Annotated[Path, typer.Option("--out", help="Run folder; queries go to RUN/queries/.")],
-    backend: Annotated[str, typer.Option(help="llamacpp, openai, vllm or transformers.")] = "llamacpp",
-    model: Annotated[str, typer.Option(help="Alias, GGUF/HF path or hub id; for openai the served model name.")] = "qwen-coder-1.5b",
-    types: Annotated[str, typer.Option(help="Comma-separated built-in type names or paths of YAML type files.")] = ",".join(BUILTIN_TYPES),
-    count: Annotated[list[str], typer.Option(help="Queries per passage for one type, TYPE=N (repeatable).")] = [],  # noqa: B006
-    max_passages: Annotated[int | None, typer.Option(help="Passages to sample (default: all).")] = None,
-    heldout: Annotated[int, typer.Option(help="Passages held out from training (synthetic test set).")] = 100,
-    json_mode: Annotated[bool, typer.Option("--json-mode", help="One JSON call per passage for all types.")] = False,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.8,
-    max_new_tokens: Annotated[int, typer.Option(help="Token limit of one query.")] = 50,
-    seed: Annotated[int, typer.Option(help="Seed of sampling, few-shot picks and decoding.")] = 13,
-    threads: Annotated[int | None, typer.Option(help="llama.cpp CPU threads.")] = None,
-    base_url: Annotated[str, typer.Option(help="openai: server base URL including /v1.")] = "http://127.0.0.1:8000/v1",
-    api_key_env: Annotated[str, typer.Option(help="openai: environment variable with the API key.")] = "OPENAI_API_KEY",
-    concurrency: Annotated[int, typer.Option(help="openai: requests in flight.")] = 8,
-    timeout: Annotated[float, typer.Option(help="openai: seconds per request.")] = 60.0,
-    max_retries: Annotated[int, typer.Option(help="openai: retries per request.")] = 5,
-    backoff: Annotated[float, typer.Option(help="openai: first retry delay in seconds.")] = 1.0,
-    tensor_parallel: Annotated[int, typer.Option(help="vllm: tensor-parallel GPUs.")] = 1,
-    batch_passages: Annotated[int | None, typer.Option(help="Passages per backend call and log append.")] = None,
-    form: Format = "auto",
+    out: RunFolder,
+    data: OptionalDataPath = None,
+    preset: Preset = "laptop",
+    config: ConfigFile = None,
+    overrides: Overrides = None,
+    backend: Annotated[str | None, Opt(help="llamacpp, openai, vllm or transformers.")] = None,
+    model: Annotated[str | None, Opt(help="Alias, GGUF/HF path or hub id; for openai the served model name.")] = None,
+    types: Annotated[str | None, Opt(help="Comma-separated built-in type names or paths of YAML type files.")] = None,
+    count: Annotated[list[str] | None, Opt(help="Queries per passage for one type, TYPE=N (repeatable).")] = None,
+    max_passages: Annotated[int | None, Opt(help="Passages to sample.")] = None,
+    heldout: Annotated[int | None, Opt(help="Passages held out from training (synthetic test set).")] = None,
+    json_mode: Annotated[bool | None, Opt("--json-mode/--no-json-mode", help="One JSON call per passage for all types.")] = None,
+    temperature: Annotated[float | None, Opt(help="Sampling temperature.")] = None,
+    max_new_tokens: Annotated[int | None, Opt(help="Token limit of one query.")] = None,
+    seed: Annotated[int | None, Opt(help="Seed of sampling, few-shot picks and decoding.")] = None,
+    threads: Annotated[int | None, Opt(help="llama.cpp CPU threads.")] = None,
+    base_url: Annotated[str | None, Opt(help="openai: server base URL including /v1.")] = None,
+    concurrency: Annotated[int | None, Opt(help="openai: requests in flight.")] = None,
+    batch_passages: Annotated[int | None, Opt(help="Passages per backend call and log append.")] = None,
+    form: Format = None,
     id_field: IdField = None,
-    title_field: TitleField = "title",
-    text_field: TextField = "text",
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
+    title_field: TitleField = None,
+    text_field: TextField = None,
+    chunk_words: ChunkWords = None,
+    chunk_overlap: ChunkOverlap = None,
 ) -> None:
-    """Write synthetic queries (resumable: a re-run skips finished passages)."""
-    if backend not in ("llamacpp", "openai", "vllm", "transformers"):
-        raise typer.BadParameter(f"--backend must be llamacpp, openai, vllm or transformers, not {backend!r}")
-    config = GenerateConfig(
-        backend=BackendConfig(
-            name=backend,  # type: ignore[arg-type]
-            model=model,
-            n_threads=threads,
-            base_url=base_url,
-            api_key_env=api_key_env,
-            max_concurrency=concurrency,
-            timeout_s=timeout,
-            max_retries=max_retries,
-            backoff_s=backoff,
-            tensor_parallel_size=tensor_parallel,
-        ),
-        types=tuple(t.strip() for t in types.split(",") if t.strip()),
-        counts=_counts(count),
-        max_passages=max_passages,
-        heldout_count=heldout,
-        json_mode=json_mode,
-        temperature=temperature,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
-        batch_passages=batch_passages,
-    )
-    report = ReadReport()
-    passages = read_passages(corpus_spec(data, form, id_field, title_field, text_field), report)
-    print(f"{data}: {report.summary()}")
-    result = run_generation(passages, config, out, show_progress=not no_progress)
-    sample = result.stats["passages"]
+    """Write synthetic queries (resumable: a re-run skips finished passages). Any other setting:
+    --set generate.KEY=VALUE (see `corpustune config`)."""
+    shortcuts = {
+        "generate.backend.name": backend, "generate.backend.model": model,
+        "generate.types": None if types is None else [t.strip() for t in types.split(",") if t.strip()],
+        "generate.counts": _counts(count), "generate.max_passages": max_passages, "generate.heldout_count": heldout,
+        "generate.json_mode": json_mode, "generate.temperature": temperature,
+        "generate.max_new_tokens": max_new_tokens, "generate.seed": seed, "generate.backend.n_threads": threads,
+        "generate.backend.base_url": base_url, "generate.backend.max_concurrency": concurrency,
+        "generate.batch_passages": batch_passages,
+    }
+    settings = stage_settings(data, preset, config, overrides,
+                              shortcuts | corpus_options(form, id_field, title_field, text_field, chunk_words,
+                                                         chunk_overlap))
+    run_stage_command("generate", settings, out)
+    _print_summary(RunLayout(out))
+
+
+def _print_summary(layout: RunLayout) -> None:
+    stats = read_stats(layout.query_stats)
+    sample, calls = stats["passages"], stats.get("calls", {})
     print(
         f"{sample['sampled']:,} passages sampled ({sample['heldout']:,} held out; skipped: {sample['skipped_short']:,} "
-        f"short, {sample['skipped_duplicate_text']:,} duplicate text); {result.generated_calls:,} calls made, "
-        f"{result.reused_records:,} passages reused from the log"
+        f"short, {sample['skipped_duplicate_text']:,} duplicate text); {calls.get('generated_now', 0):,} calls made, "
+        f"{calls.get('passages_reused_from_log', 0):,} passages reused from the log"
     )
     rows = []
-    for name, stats in result.stats["types"].items():
-        dropped = ", ".join(f"{reason} {n}" for reason, n in stats["dropped"].items()) or "-"
-        rows.append([name, str(stats["generated"]), str(stats["kept"]), f"{stats['mean_words']:.1f}", dropped])
+    for name, type_stats in stats["types"].items():
+        dropped = ", ".join(f"{reason} {n}" for reason, n in type_stats["dropped"].items()) or "-"
+        rows.append([name, str(type_stats["generated"]), str(type_stats["kept"]), f"{type_stats['mean_words']:.1f}",
+                     dropped])
     print_table(["type", "generated", "kept", "mean words", "dropped"], rows)
-    queries = result.stats["queries"]
-    print(f"wrote {out / 'queries'}: {queries['train']:,} training and {queries['heldout']:,} held-out queries")
+    queries = stats["queries"]
+    print(f"wrote {layout.queries_dir}: {queries['train']:,} training and {queries['heldout']:,} held-out queries")
+

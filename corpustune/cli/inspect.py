@@ -8,16 +8,19 @@ from typing import Annotated
 
 import typer
 
-from corpustune.cli.options import Format, IdField, TextField, TitleField, corpus_spec, print_table
+from corpustune.cli.options import (ChunkOverlap, ChunkWords, Format, IdField, TextField, TitleField, corpus_spec,
+                                    print_table)
 from corpustune.data.inspect import inspect_corpus
 
 
 def command(
     path: Annotated[Path, typer.Argument(help="Corpus file or folder.")],
-    form: Format = "auto",
+    form: Format = None,
     id_field: IdField = None,
-    title_field: TitleField = "title",
-    text_field: TextField = "text",
+    title_field: TitleField = None,
+    text_field: TextField = None,
+    chunk_words: ChunkWords = None,
+    chunk_overlap: ChunkOverlap = None,
     tokenizer: Annotated[
         str | None, typer.Option(help="Model whose tokenizer counts tokens (alias, path or hub id); 'none' to skip.")
     ] = "minilm",
@@ -31,7 +34,7 @@ def command(
         from corpustune.models import resolve_model
 
         loaded = AutoTokenizer.from_pretrained(resolve_model(tokenizer))
-    summary = inspect_corpus(corpus_spec(path, form, id_field, title_field, text_field), loaded)
+    summary = inspect_corpus(corpus_spec(path, form, id_field, title_field, text_field, chunk_words, chunk_overlap), loaded)
     if as_json:
         print(json.dumps(summary, indent=2))
         return

@@ -1,9 +1,9 @@
-"""Options shared by several commands."""
+"""Options shared by several commands, and the one way every command resolves its settings."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,20 +13,40 @@ DataPath = Annotated[
     Path,
     typer.Option("--data", help="Corpus: a BEIR folder, a .jsonl/.csv/.tsv/.parquet file, or a folder of .txt/.md files."),
 ]
-Format = Annotated[str, typer.Option("--format", help="auto, beir, jsonl, csv, tsv, parquet or textdir.")]
+OptionalDataPath = Annotated[
+    Path | None,
+    typer.Option("--data", help="Corpus: a BEIR folder, a .jsonl/.csv/.tsv/.parquet file, or a folder of .txt/.md "
+                 "files (or data.path in --config)."),
+]
+RunFolder = Annotated[
+    Path,
+    typer.Option("--out", "--run", "--run-folder",
+                 help="Run folder; re-running resumes it (under torchrun spell it --out: torchrun claims --run)."),
+]
+Preset = Annotated[str | None, typer.Option(help="laptop (offline, 2 CPU cores) or paper (GPU, hub models).")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="YAML file overriding any setting (see `corpustune config`).")]
+Overrides = Annotated[list[str] | None, typer.Option("--set", help="Override one setting, e.g. --set train.epochs=2.")]
+Format = Annotated[str | None, typer.Option("--format", help="auto, beir, jsonl, csv, tsv, parquet or textdir.")]
 IdField = Annotated[str | None, typer.Option("--id-field", help="Record field holding the id (default `_id`, else `id`).")]
-TitleField = Annotated[str, typer.Option("--title-field", help="Record field holding the title.")]
-TextField = Annotated[str, typer.Option("--text-field", help="Record field holding the text.")]
+TitleField = Annotated[str | None, typer.Option("--title-field", help="Record field holding the title (default title).")]
+TextField = Annotated[str | None, typer.Option("--text-field", help="Record field holding the text (default text).")]
+ChunkWords = Annotated[int | None, typer.Option("--chunk-words", help="Text folders: words per passage (default 200).")]
+ChunkOverlap = Annotated[int | None, typer.Option("--chunk-overlap", help="Text folders: words shared by consecutive passages (default 40).")]
 
 
-def corpus_spec(path: Path, form: str, id_field: str | None, title_field: str, text_field: str) -> CorpusSpec:
-    return CorpusSpec(
-        path=path,
-        format=form,  # type: ignore[arg-type]
-        id_field=id_field,
-        title_field=title_field,
-        text_field=text_field,
-    )
+def corpus_options(form: str | None, id_field: str | None, title_field: str | None, text_field: str | None,
+                   chunk_words: int | None, chunk_overlap: int | None) -> dict[str, Any]:
+    """The corpus options of a command as dotted setting paths (None: not given)."""
+    return {"data.format": form, "data.id_field": id_field, "data.title_field": title_field,
+            "data.text_field": text_field, "data.chunk_words": chunk_words, "data.chunk_overlap": chunk_overlap}
+
+
+def corpus_spec(path: Path, form: str | None = None, id_field: str | None = None, title_field: str | None = None,
+                text_field: str | None = None, chunk_words: int | None = None,
+                chunk_overlap: int | None = None) -> CorpusSpec:
+    """A CorpusSpec from command options, given ones only (commands without a run config)."""
+    given = corpus_options(form, id_field, title_field, text_field, chunk_words, chunk_overlap)
+    return CorpusSpec(path=path, **{k.removeprefix("data."): v for k, v in given.items() if v is not None})
 
 
 def print_table(header: list[str], rows: list[list[str]]) -> None:
@@ -50,4 +70,7 @@ def _is_number(cell) -> bool:
         return False
 
 
-__all__ = ["CorpusFormat", "DataPath", "Format", "IdField", "TextField", "TitleField", "corpus_spec", "print_table"]
+__all__ = [
+    "ChunkOverlap", "ChunkWords", "ConfigFile", "CorpusFormat", "DataPath", "Format", "IdField", "OptionalDataPath",
+    "Overrides", "Preset", "RunFolder", "TextField", "TitleField", "corpus_options", "corpus_spec", "print_table",
+]

@@ -4,28 +4,34 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
 
-import typer
-
-from corpustune.cli.options import print_table
+from corpustune.cli.options import (ChunkOverlap, ChunkWords, ConfigFile, Format, IdField, OptionalDataPath, Overrides,
+                                    Preset, RunFolder, TextField, TitleField, corpus_options, print_table)
+from corpustune.layout import RunLayout
 
 
 def command(
-    data: Annotated[Path | None, typer.Option("--data", help="Corpus (BEIR folder, JSONL, CSV/TSV, Parquet or a text folder).")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Run folder; re-running the same command resumes it.")] = Path("runs/corpustune"),
-    preset: Annotated[str | None, typer.Option(help="laptop (offline, 2 CPU cores) or paper (GPU, hub models).")] = "laptop",
-    config: Annotated[Path | None, typer.Option(help="YAML file overriding any setting (see `corpustune config`).")] = None,
-    overrides: Annotated[list[str] | None, typer.Option("--set", help="Override one setting, e.g. --set train.epochs=2.")] = None,
+    data: OptionalDataPath = None,
+    out: RunFolder = Path("runs/corpustune"),
+    preset: Preset = "laptop",
+    config: ConfigFile = None,
+    overrides: Overrides = None,
+    form: Format = None,
+    id_field: IdField = None,
+    title_field: TitleField = None,
+    text_field: TextField = None,
+    chunk_words: ChunkWords = None,
+    chunk_overlap: ChunkOverlap = None,
 ) -> None:
     """Run the whole pipeline; finished stages and finished work inside a stage are skipped."""
-    from corpustune.config import resolve_config
+    from corpustune.cli.stage import stage_settings
     from corpustune.data.corpus import ReadReport, read_passages
     from corpustune.pipeline import Pipeline, save_config
     from corpustune.pipeline.stages import build_stages
 
     started = time.perf_counter()
-    settings = resolve_config(data, preset, config, tuple(overrides or ()))
+    settings = stage_settings(data, preset, config, overrides,
+                              corpus_options(form, id_field, title_field, text_field, chunk_words, chunk_overlap))
     report = ReadReport()
     passages = read_passages(settings.data, report)
     print(f"{settings.data.path}: {report.summary()}")
@@ -37,7 +43,8 @@ def command(
 def _print_summary(out: Path, seconds: float) -> None:
     import json
 
-    results_path = out / "eval" / "results.json"
+    layout = RunLayout(out)
+    results_path = layout.eval_results
     if results_path.exists():
         results = json.loads(results_path.read_text())
         arms = list(results["models"])
@@ -47,5 +54,5 @@ def _print_summary(out: Path, seconds: float) -> None:
                 rows.append([evaluated["name"], str(evaluated["num_queries"]), measure]
                             + [f"{100 * evaluated['results'][arm][measure]:.2f}" for arm in arms])
         print_table(["query set", "queries", "measure"] + arms, rows)
-    print(f"finished in {seconds / 60:.1f} min; report: {out / 'report.html'}")
-    print(f"tuned model: {out / 'model'}  (load it with SentenceTransformer(\"{out / 'model'}\"))")
+    print(f"finished in {seconds / 60:.1f} min; report: {layout.report_html}")
+    print(f"tuned model: {layout.model_dir}  (load it with SentenceTransformer(\"{layout.model_dir}\"))")

@@ -1,59 +1,76 @@
-"""`corpustune score`: teacher scores for the run folder's candidate lists."""
+"""`corpustune score`: teacher scores for the run folder's candidate lists.
+
+The run's score stage alone: settings resolve as for `corpustune run`; the options below are
+shortcuts for the most used `score.*` settings.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from corpustune.cli.options import DataPath
-from corpustune.data.corpus import CorpusSpec, ReadReport, read_passages
-from corpustune.teach.config import LAPTOP_TEACHERS, ScoreConfig
-from corpustune.teach.factory import parse_teacher
-from corpustune.teach.stage import score_run
+from corpustune.cli.options import (ChunkOverlap, ChunkWords, ConfigFile, Format, IdField, OptionalDataPath, Overrides,
+                                    Preset, RunFolder, TextField, TitleField, corpus_options)
+from corpustune.cli.stage import read_stats, run_stage_command, stage_settings
+from corpustune.layout import RunLayout
+from corpustune.parallel import init_distributed, shutdown_distributed
+
+Opt = typer.Option
 
 
 def command(
-    data: DataPath,
-    run: Annotated[Path, typer.Option("--run", "--run-folder", help="Run folder (reads RUN/candidates, writes RUN/scores; under torchrun spell it --run-folder, as torchrun claims --run).")],
+    out: RunFolder,
+    data: OptionalDataPath = None,
+    preset: Preset = "laptop",
+    config: ConfigFile = None,
+    overrides: Overrides = None,
     teacher: Annotated[
         list[str] | None,
-        typer.Option(
-            "--teacher",
-            help="KIND, KIND:MODEL or KIND:MODEL@WEIGHT; kinds cross-encoder, llm, biencoder, bm25. Repeat for an ensemble. "
-            "Default: bm25 + biencoder:mpnet (z-score fusion).",
-        ),
+        Opt("--teacher", help="KIND, KIND:MODEL or KIND:MODEL@WEIGHT; kinds cross-encoder, llm, biencoder, bm25. "
+            "Repeat for an ensemble. Default: bm25 + biencoder:mpnet (z-score fusion)."),
     ] = None,
-    max_length: Annotated[int, typer.Option(help="Token limit of cross-encoder / bi-encoder teachers.")] = 512,
-    llm_layout: Annotated[str, typer.Option(help="LLM prompt layout: passage_first or query_first.")] = "passage_first",
-    max_passage_words: Annotated[int, typer.Option(help="LLM prompts cut passages to this many words.")] = 150,
-    ensemble_normalization: Annotated[str, typer.Option(help="Per-list normalization in an ensemble: zscore or minmax.")] = "zscore",
-    positive_filter: Annotated[bool, typer.Option("--positive-filter/--no-positive-filter", help="Keep a query only if the teacher ranks its source first.")] = True,
-    top_percentile: Annotated[float, typer.Option(help="Drop queries whose top score is below this percentile of all top scores (negative: off).")] = 25.0,
-    chunk_size: Annotated[int, typer.Option(help="Pairs handed to the teacher at once.")] = 256,
+    max_length: Annotated[int | None, Opt(help="Token limit of cross-encoder / bi-encoder teachers.")] = None,
+    positive_filter: Annotated[bool | None, Opt("--positive-filter/--no-positive-filter", help="Keep a query only if the teacher ranks its source first.")] = None,
+    top_percentile: Annotated[float | None, Opt(help="Drop queries whose top score is below this percentile of all top scores (negative: off).")] = None,
+    chunk_size: Annotated[int | None, Opt(help="Pairs handed to the teacher at once.")] = None,
+    form: Format = None,
+    id_field: IdField = None,
+    title_field: TitleField = None,
+    text_field: TextField = None,
+    chunk_words: ChunkWords = None,
+    chunk_overlap: ChunkOverlap = None,
 ) -> None:
     """Score every candidate list with the teacher(s), apply the paper's filters and normalization;
-    writes RUN/scores/scores.jsonl and stats.json (cached, resumable, shardable with torchrun)."""
-    specs = [parse_teacher(t) for t in teacher] if teacher else list(LAPTOP_TEACHERS)
-    specs = [
-        s.model_copy(update={"max_length": max_length, "llm_layout": llm_layout, "max_passage_words": max_passage_words})
-        for s in specs
-    ]
-    config = ScoreConfig(
-        teachers=specs,
-        ensemble_normalization=ensemble_normalization,  # type: ignore[arg-type]
-        require_positive_first=positive_filter,
-        top_score_percentile=None if top_percentile < 0 else top_percentile,
-        chunk_size=chunk_size,
-    )
-    report = ReadReport()
-    passages = read_passages(CorpusSpec(path=data), report)
-    stats = score_run(run, passages, config, show_progress=True)
-    if stats is not None:
+    writes RUN/scores/ (cached, resumable, shardable: torchrun ... -m corpustune score --out RUN)."""
+    from corpustune.teach.factory import parse_teacher
+
+    overrides = list(overrides or [])
+    teachers = None
+    if teacher:
+        teachers = [parse_teacher(t).model_dump(exclude_unset=True) for t in teacher]
+    if max_length is not None:
+        if teachers is None:
+            teachers = [t.model_dump(exclude_unset=True)
+                        for t in stage_settings(data, preset, config, overrides, {}).score.teachers]
+        teachers = [t | {"max_length": max_length} for t in teachers]
+    if top_percentile is not None and top_percentile < 0:  # "off" is null in the settings
+        overrides.append("score.top_score_percentile=null")
+        top_percentile = None
+    shortcuts = {"score.teachers": teachers, "score.require_positive_first": positive_filter,
+                 "score.top_score_percentile": top_percentile, "score.chunk_size": chunk_size}
+    settings = stage_settings(data, preset, config, overrides,
+                              shortcuts | corpus_options(form, id_field, title_field, text_field, chunk_words,
+                                                         chunk_overlap))
+    context = init_distributed()
+    run_stage_command("score", settings, out, context)
+    shutdown_distributed()
+    if context.is_main:
+        layout = RunLayout(out)
+        stats = read_stats(layout.scores_stats)
         print(
             f"scored {stats['lists']:,} lists ({stats['scoring']['scored_pairs']:,} pairs scored, "
             f"{stats['scoring']['cached_pairs']:,} from cache); removed: positive not first "
             f"{stats.get('removed_positive_not_first', 0):,}, low top score {stats.get('removed_low_top_score', 0):,}; "
-            f"kept {stats['kept']:,}; wrote {run / 'scores' / 'scores.jsonl'}"
+            f"kept {stats['kept']:,}; wrote {layout.scores_file}"
         )

@@ -1,110 +1,109 @@
 """`corpustune train`: train the student on the run's scored lists (or on human qrels).
 
-Runs as one process, or data-parallel under `torchrun --nproc_per_node N -m corpustune -- train ...`
+The run's train stage alone (RUN/train/<arm>/, model in RUN/model): settings resolve as for
+`corpustune run`, so `corpustune run` afterwards continues without training again. Runs as one
+process, or data-parallel under `torchrun --nproc_per_node N -m corpustune train --out RUN ...`
 (only rank 0 prints and writes).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
-from corpustune.cli.options import DataPath
-from corpustune.data.atomic import write_json_atomic
-from corpustune.data.corpus import CorpusSpec, ReadReport, read_passages
+from corpustune.cli.options import (ChunkOverlap, ChunkWords, ConfigFile, Format, IdField, OptionalDataPath, Overrides,
+                                    Preset, RunFolder, TextField, TitleField, corpus_options)
+from corpustune.cli.stage import run_stage_command, stage_settings
 from corpustune.errors import InputError
+from corpustune.layout import RunLayout
 
 Opt = typer.Option
 
 
 def command(
-    run: Annotated[Path, Opt("--run", help="Run folder: reads scores/ and queries/, writes train/ and model/.")],
-    data: DataPath,
-    loss: Annotated[str | None, Opt(help="listwise, infonce or combined (default combined).")] = None,
-    model: Annotated[str | None, Opt(help="Student: alias, local folder or hub id (default minilm).")] = None,
-    config: Annotated[Path | None, Opt(help="JSON/YAML file of training settings; options below override it.")] = None,
-    epochs: Annotated[int | None, Opt(help="Most epochs (default 30; early stopping on dev loss).")] = None,
-    queries_per_step: Annotated[int | None, Opt(help="Queries per optimizer step, all ranks (default 64).")] = None,
-    list_size: Annotated[int | None, Opt(help="Passages per list, positive included (default 20).")] = None,
-    learning_rate: Annotated[float | None, Opt(help="Peak AdamW learning rate (default 2e-4).")] = None,
-    query_max_tokens: Annotated[int | None, Opt(help="Query token limit (default 64).")] = None,
-    passage_max_tokens: Annotated[int | None, Opt(help="Passage token limit (default 512).")] = None,
+    out: RunFolder,
+    data: OptionalDataPath = None,
+    preset: Preset = "laptop",
+    config: ConfigFile = None,
+    overrides: Overrides = None,
+    loss: Annotated[str | None, Opt(help="listwise, infonce or combined.")] = None,
+    model: Annotated[str | None, Opt(help="Student: alias, local folder or hub id.")] = None,
+    epochs: Annotated[int | None, Opt(help="Most epochs (early stopping on dev loss).")] = None,
+    queries_per_step: Annotated[int | None, Opt(help="Queries per optimizer step, all ranks.")] = None,
+    list_size: Annotated[int | None, Opt(help="Passages per list, positive included.")] = None,
+    learning_rate: Annotated[float | None, Opt(help="Peak AdamW learning rate.")] = None,
+    query_max_tokens: Annotated[int | None, Opt(help="Query token limit.")] = None,
+    passage_max_tokens: Annotated[int | None, Opt(help="Passage token limit.")] = None,
     query_prompt: Annotated[str | None, Opt(help="Text put before every query, e.g. 'query: '.")] = None,
     passage_prompt: Annotated[str | None, Opt(help="Text put before every passage, e.g. 'passage: '.")] = None,
-    chunk_tokens: Annotated[int | None, Opt(help="Padded tokens per encoder chunk (memory bound).")] = None,
-    seed: Annotated[int | None, Opt(help="Random seed (default 13).")] = None,
+    seed: Annotated[int | None, Opt(help="Random seed.")] = None,
     human_split: Annotated[
         str | None,
-        Opt(help="Baseline: train InfoNCE on the human (query, positive) pairs of --data's qrels/<split>.tsv."),
+        Opt(help="Baseline: train InfoNCE on the human (query, positive) pairs of --data's qrels/<split>.tsv "
+            "into RUN/baselines/human-<split>/."),
     ] = None,
-    restart: Annotated[bool, Opt("--restart", help="Ignore an existing checkpoint and train from scratch.")] = False,
+    restart: Annotated[bool, Opt("--restart", help="Discard the stage's checkpoints and train from scratch.")] = False,
     device: Annotated[str | None, Opt(help="cpu or cuda (default: cuda when available).")] = None,
+    form: Format = None,
+    id_field: IdField = None,
+    title_field: TitleField = None,
+    text_field: TextField = None,
+    chunk_words: ChunkWords = None,
+    chunk_overlap: ChunkOverlap = None,
 ) -> None:
-    """Listwise distillation + InfoNCE; the best model (by dev loss) is saved to RUN/model."""
-    from corpustune.train.batching import load_scored_examples, qrels_examples, split_by_source
-    from corpustune.train.config import TrainConfig
-    from corpustune.train.distributed import init_distributed, shutdown_distributed
+    """Listwise distillation + InfoNCE; the best model (by dev loss) is saved to RUN/model. Any other
+    setting: --set train.KEY=VALUE (see `corpustune config`)."""
+    from corpustune.parallel import init_distributed, shutdown_distributed
+
+    shortcuts = {
+        "train.loss": loss, "train.model": model, "train.epochs": epochs, "train.queries_per_step": queries_per_step,
+        "train.list_size": list_size, "train.learning_rate": learning_rate, "train.query_max_tokens": query_max_tokens,
+        "train.passage_max_tokens": passage_max_tokens, "train.query_prompt": query_prompt,
+        "train.passage_prompt": passage_prompt, "train.seed": seed,
+    }
+    if human_split is not None:
+        if shortcuts["train.loss"] not in (None, "infonce"):
+            raise InputError("human qrels have no teacher scores: use --loss infonce with --human-split")
+        shortcuts["train.loss"] = "infonce"
+    settings = stage_settings(data, preset, config, overrides,
+                              shortcuts | corpus_options(form, id_field, title_field, text_field, chunk_words,
+                                                         chunk_overlap))
+    context = init_distributed(device)
+    if human_split is not None:
+        _train_on_human_qrels(settings, out, human_split, context, restart)
+    else:
+        outcome = run_stage_command("train", settings, out, context, fresh=restart)
+        if context.is_main and outcome is not None:
+            print(f"wrote {RunLayout(out).model_dir} (load with SentenceTransformer(path)); "
+                  f"log {RunLayout(out).arm_dirs(settings.train.loss, main=True)[0] / 'log.jsonl'}")
+    shutdown_distributed()
+
+
+def _train_on_human_qrels(settings, out: Path, split: str, context, restart: bool) -> None:
+    """The human-qrels baseline: not a pipeline stage, so it has a folder of its own."""
+    from corpustune.data.corpus import ReadReport, read_passages
+    from corpustune.train.batching import qrels_examples, split_by_source
     from corpustune.train.trainer import Trainer
 
-    settings = _read_settings(config) if config else {}
-    overrides = {
-        "loss": loss, "model": model, "epochs": epochs, "queries_per_step": queries_per_step, "list_size": list_size,
-        "learning_rate": learning_rate, "query_max_tokens": query_max_tokens,
-        "passage_max_tokens": passage_max_tokens, "query_prompt": query_prompt, "passage_prompt": passage_prompt,
-        "chunk_tokens": chunk_tokens, "seed": seed,
-    }
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    if human_split is not None and settings.setdefault("loss", "infonce") != "infonce":
-        raise InputError("human qrels have no teacher scores: use --loss infonce with --human-split")
-    try:
-        train_config = TrainConfig(**settings)
-    except ValueError as error:
-        raise InputError(f"bad training settings: {error}") from None
-    context = init_distributed(device)
+    data = Path(settings.data.path)
     report = ReadReport()
-    passages = {p.id: p for p in read_passages(CorpusSpec(path=data), report)}
-    if human_split is not None:
-        examples, load_report = qrels_examples(data / "queries.jsonl", data / "qrels" / f"{human_split}.tsv", passages)
-        source = f"human qrels {data / 'qrels' / f'{human_split}.tsv'}"
-    else:
-        examples, load_report = load_scored_examples(run, passages, train_config.list_size)
-        source = str(run / "scores" / "scores.jsonl")
+    passages = {p.id: p for p in read_passages(settings.data, report)}
+    qrels_path = data / "qrels" / f"{split}.tsv"
+    examples, load_report = qrels_examples(data / "queries.jsonl", qrels_path, passages)
     if not examples:
-        raise InputError(f"{source}: no training lists")
-    train, dev = split_by_source(examples, train_config.dev_fraction, train_config.seed)
+        raise InputError(f"{qrels_path}: no training pairs")
+    train, dev = split_by_source(examples, settings.train.dev_fraction, settings.train.seed)
+    work = RunLayout(out).human_baseline_dir(split)
     if context.is_main:
         print(f"{data}: {report.summary()}")
-        print(f"{source}: {load_report.summary()}; {len(train):,} training and {len(dev):,} dev queries")
-        write_json_atomic(run / "train" / "config.json", json.loads(train_config.model_dump_json()))
-    trainer = Trainer(
-        train_config, train, dev, passages, run / "train", run / "model", context=context,
-        data_card={"lists": source, "corpus": str(data), "distinct passages in lists": f"{_distinct(examples):,}"},
-    )
+        print(f"human qrels {qrels_path}: {load_report.summary()}; {len(train):,} training and {len(dev):,} dev queries")
+    trainer = Trainer(settings.train, train, dev, passages, work, work / "model", context=context,
+                      data_card={"lists": f"human qrels {qrels_path}", "corpus": str(data)})
     state = trainer.train(resume=not restart)
-    shutdown_distributed()
     if context.is_main:
         best = "n/a" if state.best_dev_loss is None else f"{state.best_dev_loss:.5f}"
         how = "stopped early" if state.stopped_early else "finished"
         print(f"{how} after {state.global_step:,} steps ({state.epoch} epochs); best dev loss {best}")
-        print(f"wrote {run / 'model'} (load with SentenceTransformer(path)); log {run / 'train' / 'log.jsonl'}")
-
-
-def _read_settings(path: Path) -> dict:
-    if not path.exists():
-        raise InputError(f"{path}: settings file not found")
-    text = path.read_text(encoding="utf-8")
-    try:
-        settings = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise InputError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {error}") from None
-    if not isinstance(settings, dict):
-        raise InputError(f"{path}: expected a mapping of training settings")
-    return settings.get("train", settings)
-
-
-def _distinct(examples) -> int:
-    return len({p for e in examples for p in e.passage_ids})
+        print(f"wrote {work / 'model'} (load with SentenceTransformer(path)); log {work / 'log.jsonl'}")

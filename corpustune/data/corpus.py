@@ -8,7 +8,8 @@ raises `InputError` naming the file, the line or record, and the fix.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -121,6 +122,21 @@ def iter_passages(spec: CorpusSpec, report: ReadReport | None = None) -> Iterato
 def read_passages(spec: CorpusSpec, report: ReadReport | None = None) -> list[Passage]:
     """The whole corpus as a list (for stages that index it anyway)."""
     return list(iter_passages(spec, report))
+
+
+def corpus_digest(passages: Iterable[Passage]) -> str:
+    """sha256 hex of the corpus as read (ids, titles and texts, in order).
+
+    It changes exactly when the passages change: an edited file, or a reading setting (format,
+    field names, chunking) that makes other passages; not when a file moves or a setting that
+    has no effect on this corpus changes.
+    """
+    digest = hashlib.sha256()
+    for passage in passages:
+        for part in (passage.id, passage.title, passage.text):
+            digest.update(part.encode("utf-8"))
+            digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def _record_to_passage(record: dict[str, Any], spec: CorpusSpec, where: str) -> Passage:

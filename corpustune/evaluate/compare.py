@@ -1,6 +1,6 @@
 """Base vs tuned: every model of a run evaluated on the human qrels and the held-out synthetic queries.
 
-Results go to `RUN/eval/results.json`:
+Results go to `RunLayout.eval_results`:
 `{"models": {arm: path}, "sets": [{"name", "source", "query_type", "num_queries", "results": {arm: {measure: value}}}]}`.
 The corpus is encoded once per model (the embedding cache makes the base model free when mining
 already encoded it), then each query set is searched.
@@ -16,26 +16,24 @@ from corpustune.data.atomic import write_json_atomic
 from corpustune.data.beir import load_split, read_qrels, read_queries
 from corpustune.data.records import Passage
 from corpustune.evaluate.retrieval import evaluate_queries
+from corpustune.layout import RunLayout
 from corpustune.retrieve.encode import EmbeddingCache
 from corpustune.retrieve.search import DenseRetriever, DenseSettings
 
-RESULTS_FILE = Path("eval") / "results.json"
-
-
 def query_sets(run_dir: Path, data: Path, split: str | None, heldout: bool) -> list[dict[str, Any]]:
     """The evaluation sets: human qrels of `split` (when the data folder has them) and the
-    held-out synthetic queries, one set per query type (`queries/qrels/heldout-<type>.tsv`)."""
+    held-out synthetic queries, one set per query type."""
     sets = []
     if split is not None and (data / "qrels" / f"{split}.tsv").exists():
         queries, qrels = load_split(data, split)
         sets.append({"name": f"{data.name} {split}", "source": "human", "query_type": None, "queries": queries, "qrels": qrels})
-    qrels_folder = run_dir / "queries" / "qrels"
-    if heldout and qrels_folder.exists():
-        synthetic = read_queries(run_dir / "queries" / "queries.jsonl")
-        for path in sorted(qrels_folder.glob("heldout-*.tsv")):
+    layout = RunLayout(run_dir)
+    held_out = layout.heldout_sets() if heldout else []
+    if held_out:
+        synthetic = read_queries(layout.queries_file)
+        for query_type, path in held_out:
             qrels = read_qrels(path)
             if qrels:
-                query_type = path.stem.removeprefix("heldout-")
                 sets.append({"name": f"held-out {query_type}", "source": "synthetic", "query_type": query_type,
                              "queries": {q: synthetic[q] for q in qrels}, "qrels": qrels})
     return sets
@@ -69,11 +67,12 @@ def evaluate_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str
     Trained models are recorded by their path inside the run folder, so that the results do not
     depend on where the run folder lives.
     """
-    from corpustune.train.arms import ablation_arms, arm_dirs
+    from corpustune.train.arms import ablation_arms
 
-    trained = {"tuned": arm_dirs(run_dir, config.train.loss, main=True)[1]}
+    layout = RunLayout(run_dir)
+    trained = {"tuned": layout.model_dir}
     for arm in ablation_arms(config.train.loss, config.ablation):
-        trained[arm] = arm_dirs(run_dir, arm, main=False)[1]
+        trained[arm] = layout.arm_dirs(arm, main=False)[1]
     models = {"base": config.train.model} | {label: str(path) for label, path in trained.items()}
     sets = query_sets(run_dir, Path(config.data.path), config.evaluate.split, config.evaluate.heldout)
     evaluated = evaluate_models(
@@ -83,5 +82,5 @@ def evaluate_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str
     )
     recorded = {"base": config.train.model} | {label: str(path.relative_to(run_dir)) for label, path in trained.items()}
     results = {"models": recorded, "main_arm": config.train.loss, "sets": evaluated}
-    write_json_atomic(run_dir / RESULTS_FILE, results)
+    write_json_atomic(layout.eval_results, results)
     return results

@@ -1,13 +1,11 @@
 """Clean and filter the logged completions and write the stage's files (all atomically).
 
-`queries/queries.jsonl` (kept queries), `queries/qrels/{train,heldout}.tsv` (query -> source
-passage, grade 1), `queries/qrels/heldout-<type>.tsv` (the held-out test set of one type), `queries/dropped.jsonl` (what was removed and why), `queries/stats.json`
-(per-type counts) and `queries/config.json` (the settings that made them).
+The kept queries, the qrels `train` and `heldout` (query -> source passage, grade 1), one
+held-out test set per type, the dropped queries with their reasons, per-type counts and the
+settings that made them; the paths are `RunLayout`'s.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from corpustune.data.atomic import write_json_atomic, write_jsonl_atomic
 from corpustune.data.beir import write_qrels, write_queries
@@ -17,6 +15,7 @@ from corpustune.generate.postprocess import TypeStats, clean, parse_json_output,
 from corpustune.generate.prompts import pick_examples
 from corpustune.generate.sampling import PassageSample
 from corpustune.generate.types import QueryType
+from corpustune.layout import RunLayout
 
 
 def query_id(passage_id: str, type_name: str, index: int) -> str:
@@ -46,7 +45,7 @@ def example_text(query_type: QueryType, config: GenerateConfig, passage_id: str)
 
 
 def write_outputs(
-    folder: Path,
+    layout: RunLayout,
     sample: PassageSample,
     types: list[QueryType],
     records: dict,
@@ -97,13 +96,13 @@ def write_outputs(
         "prompt_version": prompt_version,
         **(extra or {}),
     }
-    write_queries(folder / "queries.jsonl", kept)
-    write_qrels(folder / "qrels" / "train.tsv", train_qrels)
-    write_qrels(folder / "qrels" / "heldout.tsv", heldout_qrels)
+    write_queries(layout.queries_file, kept)
+    write_qrels(layout.train_qrels, train_qrels)
+    write_qrels(layout.heldout_qrels, heldout_qrels)
     for query_type in types:
         of_type = {q.id: heldout_qrels[q.id] for q in kept if q.type == query_type.name and q.id in heldout_qrels}
-        write_qrels(folder / "qrels" / f"heldout-{query_type.name}.tsv", of_type)
-    write_jsonl_atomic(folder / "dropped.jsonl", dropped)
-    write_json_atomic(folder / "config.json", config.model_dump(mode="json"))
-    write_json_atomic(folder / "stats.json", summary)
+        write_qrels(layout.heldout_type_qrels(query_type.name), of_type)
+    write_jsonl_atomic(layout.dropped_queries, dropped)
+    write_json_atomic(layout.generation_settings, config.model_dump(mode="json"))
+    write_json_atomic(layout.query_stats, summary)
     return summary

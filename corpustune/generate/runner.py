@@ -1,10 +1,12 @@
 """Run generation incrementally and resumably, then write the stage's outputs.
 
-Raw completions are appended to `RUN/queries/generation.log.jsonl` as each batch of passages
-finishes (fsync'd by `JsonlAppender`). Every log record carries a key: the hash of the model, the
-type declaration, the prompt version and the sampling settings. A re-run skips each (key,
-passage, type) already in the log, so a kill loses at most the batch in flight, and a changed
-setting regenerates only what it affects. Cleaning and filtering run on the log at the end, so
+Raw completions are appended to the run's generation log (`RunLayout.generation_log`, outside
+the stage folder so that it survives a change of settings) as each batch of passages finishes
+(fsync'd by `JsonlAppender`). Every log record carries a key (the hash of the model, the type
+declaration, the prompt version and the sampling settings) and the hash of the passage text it
+was written for. A re-run skips each (key, passage, type) already in the log whose passage text
+is unchanged, so a kill loses at most the batch in flight, a changed setting regenerates only
+what it affects, and an edited passage gets new queries. Cleaning and filtering run on the log at the end, so
 changing a filter threshold costs no generation.
 """
 
@@ -26,8 +28,8 @@ from corpustune.generate.outputs import write_outputs
 from corpustune.generate.prompts import PROMPT_VERSION, json_messages, pick_examples, stable_seed, type_messages
 from corpustune.generate.sampling import PassageSample, sample_passages
 from corpustune.generate.types import QueryType, load_types
+from corpustune.layout import RunLayout
 
-LOG_NAME = "generation.log.jsonl"
 JSON_TYPE = "__json__"
 """Log records of JSON mode, one per passage holding every type."""
 
@@ -109,13 +111,23 @@ def plan_jobs(passage: Passage, types: list[QueryType], keys: dict[str, str], do
     return jobs
 
 
-def read_log(path: Path, keys: dict[str, str]) -> dict[tuple[str, str], dict]:
-    """Records of the current keys, by (passage id, type); the first record of a pair wins."""
+def passage_digest(passage: Passage) -> str:
+    """Hash of what a prompt shows of a passage (title and text), 16 hex digits."""
+    return hashlib.sha256(f"{passage.title}\0{passage.text}".encode("utf-8")).hexdigest()[:16]
+
+
+def read_log(path: Path, keys: dict[str, str], digests: dict[str, str]) -> dict[tuple[str, str], dict]:
+    """Records of the current keys written for the current text of their passage (`digests`:
+    passage id -> `passage_digest`), by (passage id, type); the first record of a pair wins.
+    Records without a text hash (older logs) never match, so their passages are regenerated."""
     wanted = {(key, name) for name, key in keys.items()}
     records: dict[tuple[str, str], dict] = {}
     for record in read_jsonl_log(path):
-        if (record.get("key"), record.get("type")) in wanted:
-            records.setdefault((record["passage_id"], record["type"]), record)
+        if (record.get("key"), record.get("type")) not in wanted:
+            continue
+        passage_id = record["passage_id"]
+        if digests.get(passage_id) is not None and record.get("passage_sha") == digests[passage_id]:
+            records.setdefault((passage_id, record["type"]), record)
     return records
 
 
@@ -126,16 +138,13 @@ def run_generation(
     *,
     backend: Backend | None = None,
     show_progress: bool = True,
-    log_path: Path | None = None,
 ) -> GenerationResult:
     """Generate the missing queries for the sampled passages and write `out_dir/queries/`.
 
     `backend` overrides the configured one (it is built lazily, only if work is left).
-    `log_path` is the raw-completion log (default `out_dir/queries/generation.log.jsonl`); the
-    pipeline keeps it outside the stage folder so that it survives a change of settings.
     """
     out_dir = Path(out_dir)
-    folder = out_dir / "queries"
+    layout = RunLayout(out_dir)
     types = load_types(config.types)
     keys = type_keys(config, types)
     sample = sample_passages(
@@ -146,9 +155,10 @@ def run_generation(
         heldout_count=config.heldout_count,
         heldout_max_fraction=config.heldout_max_fraction,
     )
-    log_path = Path(log_path) if log_path is not None else folder / LOG_NAME
-    folder.mkdir(parents=True, exist_ok=True)
-    records = read_log(log_path, keys)
+    log_path = layout.generation_log
+    layout.queries_dir.mkdir(parents=True, exist_ok=True)
+    digests = {p.id: passage_digest(p) for p in sample.passages}
+    records = read_log(log_path, keys, digests)
     done = {(keys[name], pid, name) for pid, name in records}
     pending = [p for p in sample.passages if plan_jobs(p, types, keys, done, config)]
     calls = 0
@@ -160,11 +170,11 @@ def run_generation(
         finally:
             if owned:
                 backend.close()
-        records = read_log(log_path, keys)
+        records = read_log(log_path, keys, digests)
     reused = len(sample.passages) - len(pending)
     calls_summary = {"calls": {"generated_now": calls, "passages_reused_from_log": reused}}
     stats = write_outputs(
-        folder, sample, types, records, config, generator_name(config), PROMPT_VERSION, JSON_TYPE, calls_summary
+        layout, sample, types, records, config, generator_name(config), PROMPT_VERSION, JSON_TYPE, calls_summary
     )
     return GenerationResult(out_dir, stats, calls, reused)
 
@@ -201,6 +211,7 @@ def _generate(
                     {
                         "key": job.key,
                         "passage_id": job.passage.id,
+                        "passage_sha": passage_digest(job.passage),
                         "type": job.type_name,
                         "raw": [c.text for c in outputs],
                         "completion_tokens": sum(c.completion_tokens for c in outputs),

@@ -1,9 +1,8 @@
 """The mining stage over a run folder: RUN/queries -> RUN/candidates.
 
-Reads `RUN/queries/queries.jsonl` and the training qrels `RUN/queries/qrels/train.tsv` (the
-queries to mine; without it, every query with a source id); held-out passages are the source ids
-of `RUN/queries/qrels/heldout.tsv`. Writes `RUN/candidates/candidates.jsonl` (one CandidateList
-per kept query, positive first) and `RUN/candidates/stats.json`.
+Reads the run's queries and training qrels (the queries to mine; without them, every query with
+a source id); held-out passages are the source ids of the held-out qrels. Writes one
+CandidateList per kept query, positive first, and the mining stats (paths: `RunLayout`).
 
 Under `torchrun`, each rank mines a round-robin slice of the queries (every rank indexes the whole
 corpus) and rank 0 merges the slices in query order.
@@ -21,6 +20,7 @@ from corpustune.data.atomic import write_json_atomic, write_jsonl_atomic
 from corpustune.data.beir import read_qrels, read_queries
 from corpustune.data.records import CandidateList, Passage, Query
 from corpustune.errors import InputError
+from corpustune.layout import RunLayout
 from corpustune.mine.candidates import MineStats, build_lists, build_retrievers, retrieve_all
 from corpustune.mine.config import MineConfig
 from corpustune.teach.shard import Group, my_slice
@@ -28,12 +28,12 @@ from corpustune.teach.shard import Group, my_slice
 
 def training_queries(run: Path) -> tuple[list[Query], set[str]]:
     """The queries to mine (in file order) and the held-out passage ids."""
-    queries_path = run / "queries" / "queries.jsonl"
+    layout = RunLayout(run)
+    queries_path = layout.queries_file
     if not queries_path.exists():
         raise InputError(f"{queries_path} not found: generate queries first (corpustune generate) or put a BEIR queries.jsonl there")
     queries = read_queries(queries_path)
-    train_path = run / "queries" / "qrels" / "train.tsv"
-    heldout_path = run / "queries" / "qrels" / "heldout.tsv"
+    train_path, heldout_path = layout.train_qrels, layout.heldout_qrels
     heldout = {p for judged in read_qrels(heldout_path).values() for p in judged} if heldout_path.exists() else set()
     if not train_path.exists():
         return list(queries.values()), heldout
@@ -58,7 +58,8 @@ def mine_run(
     """Mine candidate lists for the run folder; returns the stats on rank 0, None elsewhere."""
     started = time.perf_counter()
     queries, heldout = training_queries(run)
-    out = run / "candidates"
+    layout = RunLayout(run)
+    out = layout.candidates_dir
     with Group() as group:
         mine_queries = my_slice(queries, group.rank, group.world)
         retrievers = build_retrievers(passages, config, cache=cache, show_progress=show_progress and group.rank == 0)
@@ -66,7 +67,7 @@ def mine_run(
         stats = MineStats()
         lists = build_lists(mine_queries, runs, config, heldout=heldout, corpus_ids={p.id for p in passages}, stats=stats)
         if group.world == 1:
-            return _write(out, lists, stats, config, list(runs), heldout, time.perf_counter() - started)
+            return _write(layout, lists, stats, config, list(runs), heldout, time.perf_counter() - started)
         write_jsonl_atomic(out / f"part-{group.rank}.jsonl", (c.to_json() for c in lists))
         write_json_atomic(out / f"part-{group.rank}.stats.json", stats.to_json())
         group.barrier()
@@ -85,13 +86,14 @@ def mine_run(
             os.remove(part)
             os.remove(out / f"part-{rank}.stats.json")
         ordered = [merged[q.id] for q in queries if q.id in merged]
-        return _write(out, ordered, total, config, list(runs), heldout, time.perf_counter() - started)
+        return _write(layout, ordered, total, config, list(runs), heldout, time.perf_counter() - started)
 
 
-def _write(out: Path, lists, stats: MineStats, config: MineConfig, retrievers, heldout, seconds: float) -> MineStats:
-    write_jsonl_atomic(out / "candidates.jsonl", (c.to_json() for c in lists))
+def _write(layout: RunLayout, lists, stats: MineStats, config: MineConfig, retrievers, heldout,
+           seconds: float) -> MineStats:
+    write_jsonl_atomic(layout.candidates_file, (c.to_json() for c in lists))
     write_json_atomic(
-        out / "stats.json",
+        layout.candidates_stats,
         {
             **stats.to_json(),
             "heldout_passages": len(heldout),

@@ -20,11 +20,11 @@ from pydantic import BaseModel, ConfigDict
 
 from corpustune.data.atomic import write_json_atomic, write_text_atomic
 from corpustune.errors import InputError
+from corpustune.layout import RunLayout
 from corpustune.pipeline.fingerprint import canonical_json, hash_path, settings_dict, sha256_text
 
 DONE_FILE = "DONE.json"
 STARTED_FILE = "STARTED.json"
-CONFIG_FILE = "config.yaml"
 # A stage may name its own folder as an output; its markers are bookkeeping, not content.
 _MARKERS = frozenset({DONE_FILE, STARTED_FILE})
 
@@ -65,6 +65,15 @@ def hash_outputs(run_dir: str | os.PathLike, outputs: list[str] | tuple[str, ...
             raise FileNotFoundError(f"stage output {relative!r} was not written (expected at {path})")
         hashes[Path(relative).as_posix()] = hash_path(path, _MARKERS)
     return hashes
+
+
+def folder_digest(run_dir: str | os.PathLike, folder: str) -> str | None:
+    """A stand-in for `outputs_digest` of a stage folder that holds no DONE record (its files were
+    put there by hand or by other tools): the hash of the folder's content, None when absent."""
+    path = stage_dir(run_dir, folder)
+    if not path.is_dir():
+        return None
+    return sha256_text(canonical_json({folder: hash_path(path, _MARKERS)}))
 
 
 def read_done(run_dir: str | os.PathLike, folder: str) -> StageRecord | None:
@@ -118,7 +127,7 @@ def write_started(run_dir: str | os.PathLike, folder: str, fingerprint: str, sta
 
 def save_config(run_dir: str | os.PathLike, config: BaseModel | Mapping[str, Any]) -> Path:
     """Write the resolved config as `RUN/config.yaml` (atomically, keys in model order)."""
-    path = Path(run_dir) / CONFIG_FILE
+    path = RunLayout(run_dir).config_file
     text = yaml.safe_dump(settings_dict(config), sort_keys=False, allow_unicode=True)
     write_text_atomic(path, text)
     return path
@@ -126,7 +135,7 @@ def save_config(run_dir: str | os.PathLike, config: BaseModel | Mapping[str, Any
 
 def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     """Read `RUN/config.yaml` back as plain data (validate it with the config model)."""
-    path = Path(run_dir) / CONFIG_FILE
+    path = RunLayout(run_dir).config_file
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:

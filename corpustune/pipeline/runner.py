@@ -6,6 +6,11 @@ plus one entry per upstream stage: that stage's outputs digest). Because downstr
 include upstream output hashes, a changed setting reruns its stage and everything whose inputs
 then change, but nothing upstream. A stage that raises (or is killed) leaves no DONE marker.
 The stage's folder exists when it runs; the run folder is locked against a second concurrent run.
+
+`run_stage` runs one stage alone (the stage commands: `corpustune mine`, ...), also under
+torchrun: it takes the upstream stages as the run folder holds them, so a stage run by hand
+records the fingerprint that `corpustune run` computes from the same inputs and settings, and a
+later `run` continues without doing that stage again.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +30,7 @@ from pydantic import BaseModel
 from corpustune.data.atomic import write_json_atomic
 from corpustune.errors import CorpustuneError
 from corpustune.pipeline import artifacts
+from corpustune.parallel import Context, barrier
 from corpustune.pipeline.fingerprint import settings_dict, stage_fingerprint
 
 TIMINGS_FILE = "timings.json"
@@ -150,6 +156,81 @@ class Pipeline:
         with run_lock(self.run_dir):
             return self._run_all()
 
+    def run_stage(self, name: str, context: Context | None = None, *, fresh: bool = False) -> StageOutcome | None:
+        """Run stage `name` alone, unless it is up to date; returns its outcome on rank 0 and
+        None on the other ranks.
+
+        Upstream stages are not run: each counts with the outputs its DONE record names, or, for
+        a folder without one (files put there by hand), with the hash of the folder's content.
+        `fresh` discards the stage's folder first (e.g. training checkpoints). Under torchrun
+        every rank runs the stage function; rank 0 alone takes the lock and writes the markers.
+        """
+        context = context or Context()
+        names = [stage.name for stage in self.stages]
+        if name not in names:
+            raise ValueError(f"no stage {name!r}; stages: {', '.join(names)}")
+        stage = self.stages[names.index(name)]
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with run_lock(self.run_dir) if context.is_main else nullcontext():
+            inputs = dict(stage.inputs)
+            digests = self._upstream_digests(stage, context.is_main)
+            for upstream in stage.after:
+                inputs[upstream] = digests[upstream] or "absent"
+            fingerprint = stage_fingerprint(stage.name, stage.version, stage.settings, inputs)
+            record = None if fresh else artifacts.is_done(self.run_dir, stage.marker_folder, fingerprint)
+            barrier(context)  # every rank has decided before rank 0 touches the folder
+            label = f"{stage.name:<10}"
+            if record is not None:
+                if context.is_main:
+                    self.echo(f"{label} skipped  (up to date; computed in {format_seconds(record.seconds)})")
+                    return StageOutcome(stage.name, "skipped", 0.0, record)
+                return None
+            if context.is_main:
+                self.echo(f"{label} running")
+                if fresh:
+                    shutil.rmtree(artifacts.stage_dir(self.run_dir, stage.marker_folder), ignore_errors=True)
+                started_at = self._prepare(stage, fingerprint)
+            barrier(context)
+            begin = time.perf_counter()
+            result = stage.run(self.run_dir, stage.settings, dict(inputs))
+            seconds = time.perf_counter() - begin
+            if not context.is_main:
+                return None
+            record = self._finish(stage, fingerprint, inputs, result, started_at, seconds)
+            self.echo(f"{label} done     {format_seconds(seconds)}")
+            return StageOutcome(stage.name, "done", seconds, record)
+
+    def _upstream_digests(self, stage: Stage, is_main: bool) -> dict[str, str | None]:
+        """Output digests of every stage `stage` depends on, directly or not, as the folder holds
+        them; tells (on rank 0) where that differs from what `run` with these settings would do."""
+        by_name = {s.name: s for s in self.stages}
+        needed: set[str] = set()
+        pending = list(stage.after)
+        while pending:
+            name = pending.pop()
+            if name not in needed:
+                needed.add(name)
+                pending += by_name[name].after
+        digests: dict[str, str | None] = {}
+        for upstream in self.stages:
+            if upstream.name not in needed:
+                continue
+            inputs = dict(upstream.inputs) | {n: digests[n] or "absent" for n in upstream.after}
+            expected = stage_fingerprint(upstream.name, upstream.version, upstream.settings, inputs)
+            record = artifacts.read_done(self.run_dir, upstream.marker_folder)
+            folder = self.run_dir / upstream.marker_folder
+            if record is not None:
+                digests[upstream.name] = record.outputs_digest
+                if record.fingerprint != expected and is_main:
+                    self.echo(f"note: {folder} was made with other settings or inputs than these; using it as it "
+                              f"is (`corpustune run` with these settings would redo {upstream.name} and what follows)")
+            else:
+                digests[upstream.name] = artifacts.folder_digest(self.run_dir, upstream.marker_folder)
+                if digests[upstream.name] is not None and is_main:
+                    self.echo(f"note: {folder} has no {artifacts.DONE_FILE} (made outside corpustune, or "
+                              f"unfinished); using its files as they are")
+        return digests
+
     def _run_all(self) -> dict[str, StageOutcome]:
         outcomes: dict[str, StageOutcome] = {}
         timings: list[dict[str, Any]] = []
@@ -184,6 +265,13 @@ class Pipeline:
         return outcomes
 
     def _execute(self, stage: Stage, fingerprint: str, inputs: dict[str, str]) -> artifacts.StageRecord:
+        started_at = self._prepare(stage, fingerprint)
+        begin = time.perf_counter()
+        result = stage.run(self.run_dir, stage.settings, dict(inputs))
+        return self._finish(stage, fingerprint, inputs, result, started_at, time.perf_counter() - begin)
+
+    def _prepare(self, stage: Stage, fingerprint: str) -> float:
+        """Make the stage's folder ready for an attempt with `fingerprint`; returns the start time."""
         folder = artifacts.stage_dir(self.run_dir, stage.marker_folder)
         previous = artifacts.read_started(self.run_dir, stage.marker_folder)
         if previous is not None and previous != fingerprint:
@@ -194,9 +282,11 @@ class Pipeline:
         artifacts.clear_done(self.run_dir, stage.marker_folder)
         started_at = time.time()
         artifacts.write_started(self.run_dir, stage.marker_folder, fingerprint, started_at)
-        begin = time.perf_counter()
-        result = stage.run(self.run_dir, stage.settings, dict(inputs))
-        seconds = time.perf_counter() - begin
+        return started_at
+
+    def _finish(self, stage: Stage, fingerprint: str, inputs: dict[str, str], result: StageResult,
+                started_at: float, seconds: float) -> artifacts.StageRecord:
+        """Check what the stage returned and write its DONE record."""
         if not isinstance(result, StageResult):
             raise TypeError(f"stage {stage.name!r} returned {type(result).__name__}; it must return a StageResult")
         outside = [path for path in result.outputs if not _plain_relative(path)]

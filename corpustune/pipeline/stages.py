@@ -1,8 +1,10 @@
-"""The five stages of `corpustune run` as pipeline steps over one run folder.
+"""The stages of `corpustune run` as pipeline steps over one run folder.
 
 Each step only calls the stage's library API with the resolved config; what the stages read and
-write is the run-folder contract (README, "Run folder"). Evaluation compares the base student
-with the tuned model (and any ablation arms) and the report step renders the results.
+write is the run-folder contract (`corpustune.layout`). Evaluation compares the base student
+with the tuned model (and any ablation arms) and the report step renders the results. The stage
+commands (`corpustune generate`, `mine`, `score`, `train`) run one of these same steps, so a
+stage run by hand is one that `corpustune run` recognises as done.
 """
 
 from __future__ import annotations
@@ -10,79 +12,110 @@ from __future__ import annotations
 from pathlib import Path
 
 from corpustune.config import RunConfig
+from corpustune.data.corpus import corpus_digest
 from corpustune.data.records import Passage
+from corpustune.layout import RunLayout
+from corpustune.parallel import Context
 from corpustune.pipeline.fingerprint import hash_path
 from corpustune.pipeline.runner import Stage, StageResult
 from corpustune.retrieve.encode import EmbeddingCache
 
+STAGE_COMMANDS = ("generate", "mine", "score", "train")
+"""Stages that have a command of their own."""
 
-def build_stages(config: RunConfig, passages: list[Passage]) -> list[Stage]:
-    """The ordered stages; `passages` is the corpus read once by the caller.
+
+def human_split_hashes(config: RunConfig) -> dict[str, str]:
+    """Hashes of the human queries and qrels that evaluation reads (none when the folder has none)."""
+    data, split = Path(config.data.path), config.evaluate.split
+    if split is None or not data.is_dir():
+        return {}
+    files = {"human_queries": data / "queries.jsonl", "human_qrels": data / "qrels" / f"{split}.tsv"}
+    return {name: hash_path(path) for name, path in files.items() if path.exists()}
+
+
+def build_stages(config: RunConfig, passages: list[Passage], context: Context | None = None) -> list[Stage]:
+    """The ordered stages; `passages` is the corpus as read once by the caller with `config.data`.
 
     Each stage's fingerprint covers only the settings it uses, so changing, say, the
-    evaluation depth reruns evaluation and the report but not training.
+    evaluation depth reruns evaluation and the report but not training. Every stage depends on
+    the corpus *as read* (`corpus_digest`): an edited passage, or a reading setting that makes
+    other passages, reruns everything; moving the files does not. `context` is the torchrun
+    process group of a stage command (training uses its device).
     """
-    corpus = {"corpus": hash_path(config.data.path)}
+    corpus = {"corpus": corpus_digest(passages)}
     by_id = {p.id: p for p in passages}
 
     def generate(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.generate.runner import run_generation
 
-        result = run_generation(passages, settings, run_dir, log_path=run_dir / "cache" / "generation.log.jsonl")
+        result = run_generation(passages, settings, run_dir)
         counts = {"generated_calls": result.generated_calls, "reused_records": result.reused_records}
-        return StageResult(["queries/queries.jsonl", "queries/qrels", "queries/stats.json"], counts)
+        layout = RunLayout(run_dir)
+        return StageResult([layout.relative(p) for p in (layout.queries_file, layout.qrels_dir, layout.query_stats)],
+                           counts)
 
     def mine(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.mine.stage import mine_run
 
         stats = mine_run(run_dir, passages, settings, cache=EmbeddingCache(), show_progress=True)
-        return StageResult(["candidates/candidates.jsonl", "candidates/stats.json"], stats.to_json())
+        layout = RunLayout(run_dir)
+        counts = stats.to_json() if stats is not None else {}
+        return StageResult([layout.relative(layout.candidates_file), layout.relative(layout.candidates_stats)], counts)
 
     def score(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.teach.stage import score_run
 
-        stats = score_run(run_dir, passages, settings, show_progress=True, cache_dir=run_dir / "cache" / "scores")
+        stats = score_run(run_dir, passages, settings, show_progress=True) or {}
         counts = {k: v for k, v in stats.items() if isinstance(v, int)}
-        return StageResult(["scores/scores.jsonl", "scores/stats.json"], counts)
+        layout = RunLayout(run_dir)
+        return StageResult([layout.relative(layout.scores_file), layout.relative(layout.scores_stats)], counts)
 
     def train(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.train.arms import train_arms
 
-        train_arms(run_dir, by_id, config.train, [config.train.loss])
-        return StageResult(["model"], {"arm": config.train.loss})
+        train_arms(run_dir, by_id, config.train, [config.train.loss], context=context)
+        return StageResult([RunLayout(run_dir).relative(RunLayout(run_dir).model_dir)], {"arm": config.train.loss})
 
     def ablation(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.data.atomic import write_json_atomic
         from corpustune.train.arms import ablation_arms, train_arms
 
+        layout = RunLayout(run_dir)
         arms = ablation_arms(config.train.loss, config.ablation)
         folders = train_arms(run_dir, by_id, config.train, arms)
-        write_json_atomic(run_dir / "ablation" / "arms.json", {"arms": arms})
-        return StageResult(["ablation/arms.json"] + [str(f.relative_to(run_dir)) for f in folders], {"arms": len(arms)})
+        write_json_atomic(layout.ablation_arms_file, {"arms": arms})
+        return StageResult([layout.relative(layout.ablation_arms_file)] + [layout.relative(f) for f in folders],
+                           {"arms": len(arms)})
 
     def evaluate(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.evaluate.compare import evaluate_run
 
         evaluate_run(run_dir, passages, config)
-        return StageResult(["eval/results.json"])
+        return StageResult([RunLayout(run_dir).relative(RunLayout(run_dir).eval_results)])
 
     def report(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.report import write_report
         from corpustune.report.collect import collect_report_data
 
+        layout = RunLayout(run_dir)
         write_report(run_dir, collect_report_data(run_dir, config, by_id))
-        return StageResult(["report.html", "report.md"])
+        return StageResult([layout.relative(layout.report_html), layout.relative(layout.report_markdown)])
 
+    folders = RunLayout(".")
     training = config.model_dump(mode="json", include={"train"})
     ablating = config.model_dump(mode="json", include={"train", "ablation"})
     evaluation = config.model_dump(mode="json", include={"train", "ablation", "evaluate"})
     return [
-        Stage("generate", generate, config.generate, inputs=corpus, folder="queries"),
-        Stage("mine", mine, config.mine, after=("generate",), inputs=corpus, folder="candidates"),
-        Stage("score", score, config.score, after=("mine",), inputs=corpus, folder="scores"),
-        Stage("train", train, training, after=("score", "generate"), inputs=corpus, folder="train"),
-        Stage("ablation", ablation, ablating, after=("score", "generate"), inputs=corpus, folder="ablation"),
-        Stage("evaluate", evaluate, evaluation, after=("train", "ablation", "generate"), inputs=corpus, folder="eval"),
+        Stage("generate", generate, config.generate, inputs=corpus, folder=folders.relative(folders.queries_dir)),
+        Stage("mine", mine, config.mine, after=("generate",), inputs=corpus,
+              folder=folders.relative(folders.candidates_dir)),
+        Stage("score", score, config.score, after=("mine",), inputs=corpus, folder=folders.relative(folders.scores_dir)),
+        Stage("train", train, training, after=("score", "generate"), inputs=corpus,
+              folder=folders.relative(folders.train_dir)),
+        Stage("ablation", ablation, ablating, after=("score", "generate"), inputs=corpus,
+              folder=folders.relative(folders.ablation_dir)),
+        Stage("evaluate", evaluate, evaluation, after=("train", "ablation", "generate"),
+              inputs=corpus | human_split_hashes(config), folder=folders.relative(folders.eval_dir)),
         Stage("report", report, None, after=("evaluate", "train", "ablation", "score", "mine", "generate"),
-              folder="report_files"),
+              folder=folders.relative(folders.report_files)),
     ]

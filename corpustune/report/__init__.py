@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpustune.data.atomic import atomic_open, write_text_atomic
+from corpustune.layout import RunLayout
 from corpustune.report.collect import stage_timings
 from corpustune.report.html import render_html
 from corpustune.report.markdown import render_markdown
@@ -18,7 +19,6 @@ from corpustune.report.plots import loss_figure, metrics_figure
 from corpustune.report.schema import (DevPoint, EvalSet, FilterCount, ModelInfo, QueryExample, ReportData,
                                       StageTiming, TrainingCurves, TrainPoint, load_report_data)
 
-FIGURES_FOLDER = "report_files"
 
 
 @dataclass(frozen=True)
@@ -31,17 +31,17 @@ class ReportPaths:
 def write_report(run_dir: str | os.PathLike, data: ReportData) -> ReportPaths:
     """Write `RUN/report.html`, `RUN/report.md` and the PNGs the Markdown links to
     (`RUN/report_files/*.png`), each atomically."""
-    run_dir = Path(run_dir)
+    layout = RunLayout(run_dir)
     metrics_png, loss_png = metrics_figure(data), loss_figure(data.training)
     figures, names = [], {}
     for name, png in (("metrics.png", metrics_png), ("losses.png", loss_png)):
         if png is not None:
-            path = run_dir / FIGURES_FOLDER / name
+            path = layout.report_files / name
             with atomic_open(path, "wb") as handle:
                 handle.write(png)
             figures.append(path)
-            names[name] = f"{FIGURES_FOLDER}/{name}"
-    html_path, md_path = run_dir / "report.html", run_dir / "report.md"
+            names[name] = layout.relative(path)
+    html_path, md_path = layout.report_html, layout.report_markdown
     write_text_atomic(html_path, render_html(data, metrics_png, loss_png))
     write_text_atomic(md_path, render_markdown(data, names.get("metrics.png"), names.get("losses.png")))
     return ReportPaths(html_path, md_path, tuple(figures))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from corpustune.data.atomic import read_jsonl_log
+from corpustune.layout import RunLayout
 from corpustune.pipeline.runner import read_timings
 from corpustune.report.schema import (
     DevPoint,
@@ -40,13 +41,14 @@ def _json(path: Path) -> dict[str, Any]:
 
 def _filters(run_dir: Path) -> list[FilterCount]:
     counts = []
-    generation = _json(run_dir / "queries" / "stats.json")
+    layout = RunLayout(run_dir)
+    generation = _json(layout.query_stats)
     for query_type, stats in generation.get("types", {}).items():
         remaining = stats["generated"]
         for reason, dropped in stats.get("dropped", {}).items():
             remaining -= dropped
             counts.append(FilterCount(stage="generate", filter=reason, kept=remaining, dropped=dropped, query_type=query_type))
-    mining = _json(run_dir / "candidates" / "stats.json")
+    mining = _json(layout.candidates_stats)
     if mining:
         remaining = mining["queries"]
         for key in ("dropped_no_source", "dropped_source_heldout", "dropped_source_unknown", "dropped_retriever_filter"):
@@ -54,7 +56,7 @@ def _filters(run_dir: Path) -> list[FilterCount]:
                 remaining -= mining[key]
                 counts.append(FilterCount(stage="mine", filter=key.removeprefix("dropped_").replace("_", " "),
                                           kept=remaining, dropped=mining[key]))
-    scoring = _json(run_dir / "scores" / "stats.json")
+    scoring = _json(layout.scores_stats)
     if scoring:
         remaining = scoring["lists"]
         for key in ("removed_positive_not_first", "removed_low_top_score"):
@@ -66,11 +68,11 @@ def _filters(run_dir: Path) -> list[FilterCount]:
 
 
 def _training(run_dir: Path, config) -> list[TrainingCurves]:
-    from corpustune.train.arms import ablation_arms, arm_dirs
+    from corpustune.train.arms import ablation_arms
 
     curves = []
     for arm in [config.train.loss] + ablation_arms(config.train.loss, config.ablation):
-        log = arm_dirs(run_dir, arm, arm == config.train.loss)[0] / "log.jsonl"
+        log = RunLayout(run_dir).arm_dirs(arm, arm == config.train.loss)[0] / "log.jsonl"
         train, dev = [], []
         for record in read_jsonl_log(log):
             if "dev_loss" in record:
@@ -88,7 +90,7 @@ def _training(run_dir: Path, config) -> list[TrainingCurves]:
 def _examples(run_dir: Path, passages: dict[str, Any]) -> list[QueryExample]:
     shown: dict[str, int] = {}
     examples = []
-    for record in read_jsonl_log(run_dir / "queries" / "queries.jsonl"):
+    for record in read_jsonl_log(RunLayout(run_dir).queries_file):
         query_type = record.get("type", "")
         if shown.get(query_type, 0) >= EXAMPLES_PER_TYPE:
             continue
@@ -101,7 +103,7 @@ def _examples(run_dir: Path, passages: dict[str, Any]) -> list[QueryExample]:
 
 def collect_report_data(run_dir: Path, config, passages: dict[str, Any] | None = None) -> ReportData:
     """Everything the report shows, read from the run folder's artifacts."""
-    results = _json(run_dir / "eval" / "results.json")
+    results = _json(RunLayout(run_dir).eval_results)
     evaluations = [
         EvalSet(name=s["name"], source=s["source"], query_type=s.get("query_type"), num_queries=s["num_queries"],
                 results=s["results"])
@@ -124,6 +126,6 @@ def collect_report_data(run_dir: Path, config, passages: dict[str, Any] | None =
         filters=_filters(run_dir),
         examples=_examples(run_dir, passages or {}),
         timings=stage_timings(run_dir),
-        model=ModelInfo(path=str(run_dir / "model"), base_model=config.train.model,
+        model=ModelInfo(path=str(RunLayout(run_dir).model_dir), base_model=config.train.model,
                         query_prompt=config.train.query_prompt or None),
     )

@@ -1,7 +1,9 @@
 """BM25 as a teacher: the BM25 score of a query against a passage of an indexed corpus.
 
 BM25 needs corpus statistics, so the teacher indexes the corpus and looks passages up by text;
-scoring a passage outside that corpus is an error.
+scoring a passage outside that corpus is an error. The corpus is part of the teacher's id: the
+same pair scores differently after the corpus changed (other document frequencies), so a score
+cache must not hand back scores made with the old statistics.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from corpustune.data.corpus import corpus_digest
 from corpustune.data.records import Passage
 from corpustune.errors import InputError
 from corpustune.retrieve.bm25 import BM25Index
@@ -20,7 +23,7 @@ class BM25Teacher:
     def __init__(self, passages: Sequence[Passage], *, language: str | None = "english"):
         self.index = BM25Index(passages, language=language)
         self.rows = {p.full_text(): i for i, p in enumerate(passages)}
-        self.id = f"bm25:{language}"
+        self.id = f"bm25:{language}:corpus-{corpus_digest(passages)[:16]}"
 
     def score(self, pairs: Sequence[Pair]) -> np.ndarray:
         """BM25 scores, float32 (len(pairs),); each distinct query is scored against the corpus once."""

@@ -5,8 +5,8 @@ teachers are combined per list (`ensemble.combine`); then the filters run (posit
 top score not below the 25th percentile of all top scores) and the survivors' scores are min-max
 normalized with the 1st / 99th percentiles of all their scores, clipped to [0, 1].
 
-Writes `RUN/scores/scores.jsonl` (ScoredList per kept query), `RUN/scores/stats.json`, and keeps the
-score cache in `RUN/scores/cache/`.
+Writes one ScoredList per kept query and the scoring stats; the score cache is run-level
+(`RunLayout.score_cache`), so a change of filter settings rescores nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from corpustune.data.beir import read_queries
 from corpustune.data.lines import iter_jsonl
 from corpustune.data.records import CandidateList, Passage, ScoredList
 from corpustune.errors import InputError
+from corpustune.layout import RunLayout
 from corpustune.teach import filters
 from corpustune.teach.cache import ScoreCache
 from corpustune.teach.config import ScoreConfig
@@ -77,17 +78,16 @@ def score_run(
     config: ScoreConfig,
     *,
     show_progress: bool = False,
-    cache_dir: Path | None = None,
 ) -> dict | None:
     """Score the run folder's candidate lists; returns the stats on rank 0, None elsewhere.
 
-    Scores are cached in `cache_dir` (default RUN/scores/cache), keyed by teacher, query and
-    passage text; the pipeline keeps it outside the stage folder so that it survives a change
-    of filter settings.
+    Scores are cached in the run-level score cache, keyed by teacher id, query and passage text,
+    so that they survive a change of filter settings.
     """
     started = time.perf_counter()
-    candidate_lists = read_candidates(run / "candidates" / "candidates.jsonl")
-    queries = read_queries(run / "queries" / "queries.jsonl")
+    layout = RunLayout(run)
+    candidate_lists = read_candidates(layout.candidates_file)
+    queries = read_queries(layout.queries_file)
     by_id = {p.id: p for p in passages}
     ids_per_list, pairs = [], []
     for candidates in candidate_lists:
@@ -95,7 +95,7 @@ def score_run(
             raise InputError(f"candidate list of query {candidates.query_id!r} has no positive; re-run `corpustune mine`")
         query = queries.get(candidates.query_id)
         if query is None:
-            raise InputError(f"query {candidates.query_id!r} of the candidate lists is not in {run}/queries/queries.jsonl")
+            raise InputError(f"query {candidates.query_id!r} of the candidate lists is not in {layout.queries_file}")
         ids = list_passage_ids(candidates)
         unknown = [p for p in ids if p not in by_id]
         if unknown:
@@ -106,7 +106,7 @@ def score_run(
     scoring = ScoringReport()
     per_teacher = []
     with Group() as group:
-        cache = ScoreCache(cache_dir or run / "scores" / "cache", rank=group.rank)
+        cache = ScoreCache(layout.score_cache, rank=group.rank)
         for spec in config.teachers:
             teacher = build_teacher(spec, passages)
             flat = score_pairs(pairs, teacher, cache, group, chunk_size=config.chunk_size, report=scoring,
@@ -132,8 +132,7 @@ def score_run(
         for candidates, ids, scores, k in zip(candidate_lists, ids_per_list, combined, keep)
         if k
     ]
-    out = run / "scores"
-    write_jsonl_atomic(out / "scores.jsonl", (r.to_json() for r in records))
+    write_jsonl_atomic(layout.scores_file, (r.to_json() for r in records))
     stats = {
         **report,
         "normalization_bounds": [low, high],
@@ -141,5 +140,5 @@ def score_run(
         "config": config.model_dump(),
         "seconds": round(time.perf_counter() - started, 2),
     }
-    write_json_atomic(out / "stats.json", stats)
+    write_json_atomic(layout.scores_stats, stats)
     return stats

@@ -22,6 +22,7 @@ from corpustune.data.beir import Qrels, read_qrels, read_queries
 from corpustune.data.lines import iter_jsonl
 from corpustune.data.records import Passage, ScoredList
 from corpustune.errors import InputError
+from corpustune.layout import RunLayout
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +48,18 @@ class LoadReport:
 
 
 def load_scored_examples(run: Path, passages: dict[str, Passage], list_size: int) -> tuple[list[Example], LoadReport]:
-    """Read RUN/scores/scores.jsonl with the query texts of RUN/queries/queries.jsonl.
+    """Read the run's scored lists with the query texts of its queries.
 
-    Every error names the file and line. Held-out passages (RUN/queries/qrels/heldout.tsv) must
-    not appear in any list: that would leak the held-out synthetic test set into training.
+    Every error names the file and line. Held-out passages (the held-out qrels) must not appear
+    in any list: that would leak the held-out synthetic test set into training.
     """
-    scores_path = run / "scores" / "scores.jsonl"
-    queries_path = run / "queries" / "queries.jsonl"
+    layout = RunLayout(run)
+    scores_path, queries_path = layout.scores_file, layout.queries_file
     for path, stage in ((scores_path, "score"), (queries_path, "generate")):
         if not path.exists():
-            raise InputError(f"{path} not found; run `corpustune {stage} --run {run}` first")
+            raise InputError(f"{path} not found; run `corpustune {stage} --out {run}` first")
     queries = read_queries(queries_path)
-    heldout_path = run / "queries" / "qrels" / "heldout.tsv"
+    heldout_path = layout.heldout_qrels
     heldout = {p for judged in read_qrels(heldout_path).values() for p in judged} if heldout_path.exists() else set()
     report = LoadReport()
     examples: list[Example] = []
