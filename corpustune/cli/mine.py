@@ -11,6 +11,7 @@ from corpustune.cli.options import DataPath
 from corpustune.data.corpus import CorpusSpec, ReadReport, read_passages
 from corpustune.mine.config import MineConfig
 from corpustune.mine.stage import mine_run
+from corpustune.parallel import shutdown_distributed
 from corpustune.retrieve.encode import EmbeddingCache
 from corpustune.retrieve.search import DenseSettings
 
@@ -43,6 +44,7 @@ def command(
     report = ReadReport()
     passages = read_passages(CorpusSpec(path=data), report)
     stats = mine_run(run, passages, config, cache=None if no_cache else EmbeddingCache(), show_progress=True)
+    shutdown_distributed()
     if stats is not None:
         print(f"{data}: {report.summary()}")
         print(

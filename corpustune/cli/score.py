@@ -9,6 +9,7 @@ import typer
 
 from corpustune.cli.options import DataPath
 from corpustune.data.corpus import CorpusSpec, ReadReport, read_passages
+from corpustune.parallel import shutdown_distributed
 from corpustune.teach.config import LAPTOP_TEACHERS, ScoreConfig
 from corpustune.teach.factory import parse_teacher
 from corpustune.teach.stage import score_run
@@ -50,6 +51,7 @@ def command(
     report = ReadReport()
     passages = read_passages(CorpusSpec(path=data), report)
     stats = score_run(run, passages, config, show_progress=True)
+    shutdown_distributed()
     if stats is not None:
         print(
             f"scored {stats['lists']:,} lists ({stats['scoring']['scored_pairs']:,} pairs scored, "

@@ -47,7 +47,7 @@ def command(
     """Listwise distillation + InfoNCE; the best model (by dev loss) is saved to RUN/model."""
     from corpustune.train.batching import load_scored_examples, qrels_examples, split_by_source
     from corpustune.train.config import TrainConfig
-    from corpustune.train.distributed import init_distributed, shutdown_distributed
+    from corpustune.parallel import init_distributed, shutdown_distributed
     from corpustune.train.trainer import Trainer
 
     settings = _read_settings(config) if config else {}
