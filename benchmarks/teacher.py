@@ -34,12 +34,12 @@ from _scifact import list_pairs, scifact_lists  # noqa: E402
 
 from corpustune.hardware import usable_cores  # noqa: E402
 from corpustune.models import resolve_model  # noqa: E402
+from corpustune.parallel import Context  # noqa: E402
 from corpustune.retrieve.fusion import ranked  # noqa: E402
 from corpustune.teach.cache import ScoreCache  # noqa: E402
 from corpustune.teach.cross_encoder import CrossEncoderTeacher  # noqa: E402
 from corpustune.teach.llm import LLMTeacher, prompt_parts  # noqa: E402
 from corpustune.teach.scorer import score_pairs  # noqa: E402
-from corpustune.teach.shard import Group  # noqa: E402
 
 
 def timed(function):
@@ -69,7 +69,7 @@ def cross_encoder_part(pairs, repeats: int, folder: Path) -> float:
         for name, teacher in teachers.items():
             cache = ScoreCache(folder / f"cache-{name}-{repeat}")
             elapsed, scores[name] = timed(
-                lambda: score_pairs(pairs, teacher, cache, Group(), chunk_size=len(pairs))
+                lambda: score_pairs(pairs, teacher, cache, Context(), chunk_size=len(pairs))
             )
             cache.close()
             seconds[name].append(elapsed)

@@ -18,8 +18,8 @@ def main() -> None:
     build = stage.build_teacher
     chunks = 0
 
-    def killing_build(spec, passages):
-        teacher = build(spec, passages)
+    def killing_build(spec, passages, **options):
+        teacher = build(spec, passages, **options)
         score = teacher.score
 
         def score_then_maybe_die(pairs):

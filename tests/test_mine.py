@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
+import torch
+
 from corpustune.data.beir import write_qrels, write_queries
 from corpustune.data.records import CandidateList, Query
 from corpustune.mine.candidates import MineStats, build_lists
 from corpustune.mine.config import MineConfig
+from corpustune.mine import stage
 from corpustune.mine.stage import mine_run
+from corpustune.parallel import Context
 from corpustune.retrieve.search import DenseSettings
 
 RUNS = {
@@ -81,3 +85,22 @@ def test_mine_stage_writes_lists_for_training_queries_only(tmp_path, tiny_passag
     assert saved["kept"] == stats.kept == 2 and saved["heldout_passages"] == 1
     assert saved["heldout_candidates_removed"] == 2 and saved["short_lists"] == 2
     assert saved["retrievers"] == ["bm25", f"dense:{tiny_biencoder_path}"]
+
+
+def test_dense_retrievers_run_on_the_device_of_their_rank(tmp_path, tiny_passages, tiny_biencoder_path, monkeypatch):
+    from corpustune.retrieve import search
+
+    rank_one = Context(local_rank=1, device=torch.device("cuda:1"))  # what rank 1 of a GPU node gets
+    monkeypatch.setattr(stage, "init_distributed", lambda: rank_one)
+    devices = []
+    load = search.load_encoder
+
+    def recording_load(name, *, device=None, **options):
+        devices.append(device)
+        return load(name, device="cpu", **options)  # no GPU here
+
+    monkeypatch.setattr(search, "load_encoder", recording_load)
+    write_run_folder(tmp_path, [Query("t1", "aspirin heart attack risk", source_id="d1")], {"t1": "d1"}, {})
+    mine_run(tmp_path, tiny_passages, MineConfig(dense=[DenseSettings(model=str(tiny_biencoder_path))], depth=6,
+                                                 list_size=6, filter_top_n=None))
+    assert devices == ["cuda:1"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from corpustune.data.atomic import write_jsonl_atomic
 from corpustune.data.beir import write_qrels, write_queries
@@ -18,10 +19,12 @@ from corpustune.data.records import Query, ScoredList
 from corpustune.layout import RunLayout
 from corpustune.mine.config import MineConfig
 from corpustune.mine.stage import mine_run
+from corpustune.parallel import Context
 from corpustune.retrieve.search import DenseSettings
 from corpustune.teach.cache import ScoreCache
 from corpustune.teach.config import ScoreConfig, TeacherSpec
 from corpustune.teach.cross_encoder import CrossEncoderTeacher
+from corpustune.teach import stage
 from corpustune.teach.stage import score_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,6 +83,22 @@ def test_filters_remove_lists_and_report_counts(run_folder, tiny_passages):
     for scored in kept:
         assert max(scored.teacher_scores) == scored.teacher_scores[0]
         assert all(0.0 <= s <= 1.0 for s in scored.teacher_scores)
+
+
+def test_teachers_run_on_the_device_of_their_rank(run_folder, tiny_passages, monkeypatch):
+    run, _ = run_folder
+    rank_one = Context(local_rank=1, device=torch.device("cuda:1"))  # what rank 1 of a GPU node gets
+    monkeypatch.setattr(stage, "init_distributed", lambda: rank_one)
+    devices = []
+    build = stage.build_teacher
+
+    def recording_build(spec, passages, device=None):
+        devices.append(device)
+        return build(spec, passages)  # bm25: no model, so no GPU needed
+
+    monkeypatch.setattr(stage, "build_teacher", recording_build)
+    score_run(run, tiny_passages, ScoreConfig(teachers=[TeacherSpec(kind="bm25")] * 2))
+    assert devices == ["cuda:1", "cuda:1"]
 
 
 def worker_env() -> dict[str, str]:

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from corpustune.train.config import TrainConfig
-from corpustune.train.distributed import shutdown_distributed
+from corpustune.parallel import shutdown_distributed
 from corpustune.train.trainer import Trainer
 from tests.train_fixtures import tiny_examples, tiny_passage_map
 

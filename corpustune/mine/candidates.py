@@ -100,12 +100,15 @@ def build_lists(
     return lists
 
 
-def build_retrievers(passages: Sequence[Passage], config: MineConfig, *, cache=None, show_progress=False) -> list[Retriever]:
+def build_retrievers(
+    passages: Sequence[Passage], config: MineConfig, *, cache=None, show_progress=False, device: str | None = None
+) -> list[Retriever]:
+    """The retrievers `config` asks for; dense models run on `device` (None: sentence-transformers' pick)."""
     retrievers: list[Retriever] = []
     if config.bm25:
         retrievers.append(BM25Retriever(passages, config.bm25_language))
     for settings in config.dense:
-        retrievers.append(DenseRetriever(passages, settings, cache=cache, show_progress=show_progress))
+        retrievers.append(DenseRetriever(passages, settings, cache=cache, show_progress=show_progress, device=device))
     if not retrievers:
         raise ValueError("mining needs at least one retriever: enable bm25 or give a dense model")
     return retrievers

@@ -4,8 +4,8 @@ Reads the run's queries and training qrels (the queries to mine; without them, e
 a source id); held-out passages are the source ids of the held-out qrels. Writes one
 CandidateList per kept query, positive first, and the mining stats (paths: `RunLayout`).
 
-Under `torchrun`, each rank mines a round-robin slice of the queries (every rank indexes the whole
-corpus) and rank 0 merges the slices in query order.
+Under `torchrun`, each rank mines a round-robin slice of the queries on its own device (every rank
+indexes the whole corpus) and rank 0 merges the slices in query order.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from corpustune.errors import InputError
 from corpustune.layout import RunLayout
 from corpustune.mine.candidates import MineStats, build_lists, build_retrievers, retrieve_all
 from corpustune.mine.config import MineConfig
-from corpustune.teach.shard import Group, my_slice
+from corpustune.parallel import barrier, init_distributed, shard
 
 
 def training_queries(run: Path) -> tuple[list[Query], set[str]]:
@@ -60,33 +60,34 @@ def mine_run(
     queries, heldout = training_queries(run)
     layout = RunLayout(run)
     out = layout.candidates_dir
-    with Group() as group:
-        mine_queries = my_slice(queries, group.rank, group.world)
-        retrievers = build_retrievers(passages, config, cache=cache, show_progress=show_progress and group.rank == 0)
-        runs = retrieve_all(retrievers, mine_queries, config.depth)
-        stats = MineStats()
-        lists = build_lists(mine_queries, runs, config, heldout=heldout, corpus_ids={p.id for p in passages}, stats=stats)
-        if group.world == 1:
-            return _write(layout, lists, stats, config, list(runs), heldout, time.perf_counter() - started)
-        write_jsonl_atomic(out / f"part-{group.rank}.jsonl", (c.to_json() for c in lists))
-        write_json_atomic(out / f"part-{group.rank}.stats.json", stats.to_json())
-        group.barrier()
-        if group.rank != 0:
-            return None
-        merged: dict[str, CandidateList] = {}
-        total = MineStats()
-        for rank in range(group.world):
-            part = out / f"part-{rank}.jsonl"
-            with open(part, encoding="utf-8") as handle:
-                for line in handle:
-                    record = CandidateList.from_json(json.loads(line))
-                    merged[record.query_id] = record
-            for key, value in json.loads((out / f"part-{rank}.stats.json").read_text()).items():
-                setattr(total, key, getattr(total, key) + value)
-            os.remove(part)
-            os.remove(out / f"part-{rank}.stats.json")
-        ordered = [merged[q.id] for q in queries if q.id in merged]
-        return _write(layout, ordered, total, config, list(runs), heldout, time.perf_counter() - started)
+    context = init_distributed()
+    mine_queries = shard(queries, context)
+    retrievers = build_retrievers(passages, config, cache=cache, show_progress=show_progress and context.is_main,
+                                  device=str(context.device))
+    runs = retrieve_all(retrievers, mine_queries, config.depth)
+    stats = MineStats()
+    lists = build_lists(mine_queries, runs, config, heldout=heldout, corpus_ids={p.id for p in passages}, stats=stats)
+    if not context.distributed:
+        return _write(layout, lists, stats, config, list(runs), heldout, time.perf_counter() - started)
+    write_jsonl_atomic(out / f"part-{context.rank}.jsonl", (c.to_json() for c in lists))
+    write_json_atomic(out / f"part-{context.rank}.stats.json", stats.to_json())
+    barrier(context)
+    if not context.is_main:
+        return None
+    merged: dict[str, CandidateList] = {}
+    total = MineStats()
+    for rank in range(context.world_size):
+        part = out / f"part-{rank}.jsonl"
+        with open(part, encoding="utf-8") as handle:
+            for line in handle:
+                record = CandidateList.from_json(json.loads(line))
+                merged[record.query_id] = record
+        for key, value in json.loads((out / f"part-{rank}.stats.json").read_text()).items():
+            setattr(total, key, getattr(total, key) + value)
+        os.remove(part)
+        os.remove(out / f"part-{rank}.stats.json")
+    ordered = [merged[q.id] for q in queries if q.id in merged]
+    return _write(layout, ordered, total, config, list(runs), heldout, time.perf_counter() - started)
 
 
 def _write(layout: RunLayout, lists, stats: MineStats, config: MineConfig, retrievers, heldout,

@@ -47,7 +47,10 @@ class Retriever(Protocol):
 
 
 class DenseRetriever:
-    """Exact inner-product search over passage embeddings (cached on disk per model + texts)."""
+    """Exact inner-product search over passage embeddings (cached on disk per model + texts).
+
+    A model loaded here runs on `device` (None: sentence-transformers' pick).
+    """
 
     def __init__(
         self,
@@ -57,11 +60,13 @@ class DenseRetriever:
         model=None,
         cache: EmbeddingCache | None = None,
         show_progress: bool = False,
+        device: str | None = None,
     ):
         self.name = f"dense:{settings.model}"
         self.settings = settings
         self.model = model or load_encoder(
-            settings.model, max_seq_length=settings.max_seq_length, trust_remote_code=settings.trust_remote_code
+            settings.model, device=device, max_seq_length=settings.max_seq_length,
+            trust_remote_code=settings.trust_remote_code,
         )
         self.passage_ids = [p.id for p in passages]
         texts = [p.full_text() for p in passages]

@@ -21,9 +21,12 @@ class BiEncoderTeacher:
         max_seq_length: int | None = None,
         tokens_per_batch: int | None = None,
         precision: Precision = "auto",
+        device: str | None = None,
         trust_remote_code: bool = False,
     ):
-        self.encoder = load_encoder(model, max_seq_length=max_seq_length, trust_remote_code=trust_remote_code)
+        self.encoder = load_encoder(
+            model, device=device, max_seq_length=max_seq_length, trust_remote_code=trust_remote_code
+        )
         self.dtype = inference_dtype(precision, self.encoder.device)
         self.encoder.to(self.dtype)
         self.query_prompt = query_prompt

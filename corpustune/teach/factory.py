@@ -10,7 +10,11 @@ from corpustune.teach.base import Teacher
 from corpustune.teach.config import DEFAULT_MODELS, TeacherSpec
 
 
-def build_teacher(spec: TeacherSpec, passages: Sequence[Passage]) -> Teacher:
+def build_teacher(spec: TeacherSpec, passages: Sequence[Passage], device: str | None = None) -> Teacher:
+    """The teacher `spec` describes; a model-based one runs on `device` (None: its library's pick).
+
+    llama.cpp (GGUF) teachers run on the CPU whatever `device` says.
+    """
     model = spec.model or DEFAULT_MODELS[spec.kind]
     if spec.kind == "bm25":
         from corpustune.teach.lexical import BM25Teacher
@@ -23,7 +27,7 @@ def build_teacher(spec: TeacherSpec, passages: Sequence[Passage]) -> Teacher:
 
         return CrossEncoderTeacher(
             model, max_length=spec.max_length, tokens_per_batch=spec.tokens_per_batch,
-            precision=spec.precision, trust_remote_code=spec.trust_remote_code,
+            precision=spec.precision, device=device, trust_remote_code=spec.trust_remote_code,
         )
     if spec.kind == "biencoder":
         from corpustune.teach.biencoder import BiEncoderTeacher
@@ -31,13 +35,13 @@ def build_teacher(spec: TeacherSpec, passages: Sequence[Passage]) -> Teacher:
         return BiEncoderTeacher(
             model, query_prompt=spec.query_prompt, passage_prompt=spec.passage_prompt,
             max_seq_length=spec.max_length, tokens_per_batch=spec.tokens_per_batch, precision=spec.precision,
-            trust_remote_code=spec.trust_remote_code,
+            device=device, trust_remote_code=spec.trust_remote_code,
         )
     from corpustune.teach.llm import LLMTeacher
 
     return LLMTeacher(
         model, backend=spec.llm_backend, layout=spec.llm_layout, max_passage_words=spec.max_passage_words,
-        n_ctx=spec.n_ctx,
+        n_ctx=spec.n_ctx, device=device,
     )
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from corpustune.parallel import Context, barrier, shard
 from corpustune.teach.base import Pair, Teacher
 from corpustune.teach.cache import ScoreCache, pair_key
-from corpustune.teach.shard import Group
 
 
 @dataclass
@@ -41,7 +41,7 @@ def score_pairs(
     pairs: Sequence[Pair],
     teacher: Teacher,
     cache: ScoreCache,
-    group: Group,
+    context: Context,
     *,
     chunk_size: int = 256,
     report: ScoringReport | None = None,
@@ -62,25 +62,25 @@ def score_pairs(
             todo_index[key] = len(todo)
             todo.append(pair)
     todo_keys = list(todo_index)
-    group.barrier()  # every rank must plan from the same cache state, before any rank appends to it
+    barrier(context)  # every rank must plan from the same cache state, before any rank appends to it
     report.teachers.append(teacher.id)
     report.pairs += len(pairs)
     report.distinct_pairs += len(set(keys))
     report.cached_pairs += len(set(keys)) - len(todo)
     report.scored_pairs += len(todo)
-    chunks = plan_chunks(todo, chunk_size)[group.rank :: group.world]
+    chunks = shard(plan_chunks(todo, chunk_size), context)
     progress = tqdm(
         total=sum(len(c) for c in chunks), desc=f"scoring {teacher.id}", unit="pair",
-        disable=not show_progress or group.rank != 0,
+        disable=not show_progress or not context.is_main,
     )
     for chunk in chunks:
         scores = teacher.score([todo[i] for i in chunk])
         cache.append([todo_keys[i] for i in chunk], scores.tolist())
         progress.update(len(chunk))
     progress.close()
-    group.barrier()
+    barrier(context)
     report.seconds += time.perf_counter() - started
-    if group.rank != 0:
+    if not context.is_main:
         return None
     merged = cache.load()
     return np.array([merged[k] for k in keys], dtype=np.float32)

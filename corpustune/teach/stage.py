@@ -1,9 +1,10 @@
 """The scoring stage over a run folder: RUN/candidates -> RUN/scores.
 
-Every list (positive first) is scored by each teacher through the cached, sharded scorer; several
-teachers are combined per list (`ensemble.combine`); then the filters run (positive ranked first,
-top score not below the 25th percentile of all top scores) and the survivors' scores are min-max
-normalized with the 1st / 99th percentiles of all their scores, clipped to [0, 1].
+Every list (positive first) is scored by each teacher through the cached, sharded scorer (under
+`torchrun`, each rank's teachers run on its own device); several teachers are combined per list
+(`ensemble.combine`); then the filters run (positive ranked first, top score not below the 25th
+percentile of all top scores) and the survivors' scores are min-max normalized with the 1st / 99th
+percentiles of all their scores, clipped to [0, 1].
 
 Writes one ScoredList per kept query and the scoring stats; the score cache is run-level
 (`RunLayout.score_cache`), so a change of filter settings rescores nothing.
@@ -24,13 +25,13 @@ from corpustune.data.lines import iter_jsonl
 from corpustune.data.records import CandidateList, Passage, ScoredList
 from corpustune.errors import InputError
 from corpustune.layout import RunLayout
+from corpustune.parallel import init_distributed
 from corpustune.teach import filters
 from corpustune.teach.cache import ScoreCache
 from corpustune.teach.config import ScoreConfig
 from corpustune.teach.ensemble import combine
 from corpustune.teach.factory import build_teacher
 from corpustune.teach.scorer import ScoringReport, score_pairs
-from corpustune.teach.shard import Group
 
 
 def read_candidates(path: Path) -> list[CandidateList]:
@@ -105,17 +106,17 @@ def score_run(
         pairs += [(query.text, by_id[p].full_text()) for p in ids]
     scoring = ScoringReport()
     per_teacher = []
-    with Group() as group:
-        cache = ScoreCache(layout.score_cache, rank=group.rank)
-        for spec in config.teachers:
-            teacher = build_teacher(spec, passages)
-            flat = score_pairs(pairs, teacher, cache, group, chunk_size=config.chunk_size, report=scoring,
-                               show_progress=show_progress)
-            per_teacher.append(flat)
-            del teacher
-        cache.close()
-        if group.rank != 0:
-            return None
+    context = init_distributed()
+    cache = ScoreCache(layout.score_cache, rank=context.rank)
+    for spec in config.teachers:
+        teacher = build_teacher(spec, passages, device=str(context.device))
+        flat = score_pairs(pairs, teacher, cache, context, chunk_size=config.chunk_size, report=scoring,
+                           show_progress=show_progress)
+        per_teacher.append(flat)
+        del teacher
+    cache.close()
+    if not context.is_main:
+        return None
     bounds = np.cumsum([0] + [len(ids) for ids in ids_per_list])
     raw = [[flat[bounds[i] : bounds[i + 1]] for i in range(len(ids_per_list))] for flat in per_teacher]
     combined = combine(raw, [t.weight for t in config.teachers], config.ensemble_normalization)

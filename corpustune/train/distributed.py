@@ -1,4 +1,4 @@
-"""Data parallelism under `torchrun` / `accelerate launch`: process group, gathers, gradient sums.
+"""Data parallelism in training: gathers and gradient sums over the ranks of `corpustune.parallel`.
 
 Each rank encodes its share of a step's queries and of its distinct passages. The passage
 embeddings are all-gathered so every rank sees the step's whole distinct-passage table in the
@@ -17,56 +17,10 @@ gradients after the last chunk is what DDP computes, without those constraints.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-
 import torch
 import torch.distributed as dist
 
-
-@dataclass(frozen=True)
-class Context:
-    rank: int = 0
-    world_size: int = 1
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-
-def init_distributed(device: str | None = None) -> Context:
-    """Join the process group that torchrun/accelerate describe in the environment, if any.
-
-    Without WORLD_SIZE > 1 this is a plain single process. NCCL on GPUs, gloo on CPU.
-    """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    use_cuda = torch.cuda.is_available() and device != "cpu"
-    if world_size <= 1:
-        chosen = torch.device(device or ("cuda" if use_cuda else "cpu"))
-        return Context(0, 1, chosen)
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if use_cuda:
-        torch.cuda.set_device(local_rank)
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    chosen = torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
-    return Context(dist.get_rank(), dist.get_world_size(), chosen)
-
-
-def shutdown_distributed() -> None:
-    """Wait for every rank, then leave the process group.
-
-    A rank that exits while the group is alive can take gloo's threads down with it
-    ("terminate called without an active exception") and fail the whole launch.
-    """
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+from corpustune.parallel import Context
 
 
 class _GatherRows(torch.autograd.Function):
@@ -120,8 +74,3 @@ def sum_over_ranks(values: list[float], context: Context) -> list[float]:
     tensor = torch.tensor(values, dtype=torch.float64, device=context.device)
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor.tolist()
-
-
-def barrier(context: Context) -> None:
-    if context.distributed:
-        dist.barrier()
