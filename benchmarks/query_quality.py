@@ -26,8 +26,8 @@ from corpustune.data.lines import iter_jsonl  # noqa: E402
 from corpustune.generate.config import BackendConfig, GenerateConfig  # noqa: E402
 from corpustune.generate.postprocess import copy_fraction  # noqa: E402
 from corpustune.generate.runner import run_generation  # noqa: E402
-from corpustune.layout import RunLayout  # noqa: E402
 from corpustune.generate.sampling import sample_passages  # noqa: E402
+from corpustune.layout import RunLayout  # noqa: E402
 from corpustune.retrieve.bm25 import BM25Index  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"

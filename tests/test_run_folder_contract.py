@@ -31,7 +31,8 @@ def write_corpus(folder: Path, edited: str | None = None) -> Path:
                 "text": f"placeholder {p.id}"} for p in TINY_PASSAGES]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    write_queries(folder / "queries.jsonl", [Query("h1", "aspirin heart"), Query("h2", "coffee liver")])
+    # words of the bodies only (not of the titles), so reading the wrong field cannot find them
+    write_queries(folder / "queries.jsonl", [Query("h1", "adults over fifty"), Query("h2", "consumption linked")])
     write_qrels(folder / "qrels" / "test.tsv", {"h1": {"d1": 1}, "h2": {"d5": 1}})
     return folder
 

@@ -9,8 +9,17 @@ from typing import Annotated
 
 import typer
 
-from corpustune.cli.options import (ChunkOverlap, ChunkWords, DataPath, Format, IdField, TextField, TitleField,
-                                    corpus_spec, print_table)
+from corpustune.cli.options import (
+    ChunkOverlap,
+    ChunkWords,
+    DataPath,
+    Format,
+    IdField,
+    TextField,
+    TitleField,
+    corpus_spec,
+    print_table,
+)
 from corpustune.data.atomic import write_json_atomic
 from corpustune.data.beir import load_split
 from corpustune.data.corpus import ReadReport, read_passages

@@ -8,8 +8,16 @@ from typing import Annotated
 
 import typer
 
-from corpustune.cli.options import (ChunkOverlap, ChunkWords, Format, IdField, TextField, TitleField, corpus_spec,
-                                    print_table)
+from corpustune.cli.options import (
+    ChunkOverlap,
+    ChunkWords,
+    Format,
+    IdField,
+    TextField,
+    TitleField,
+    corpus_spec,
+    print_table,
+)
 from corpustune.data.inspect import inspect_corpus
 
 

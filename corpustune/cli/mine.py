@@ -10,8 +10,20 @@ from typing import Annotated
 
 import typer
 
-from corpustune.cli.options import (ChunkOverlap, ChunkWords, ConfigFile, Format, IdField, OptionalDataPath, Overrides,
-                                    Preset, RunFolder, TextField, TitleField, corpus_options)
+from corpustune.cli.options import (
+    ChunkOverlap,
+    ChunkWords,
+    ConfigFile,
+    Format,
+    IdField,
+    OptionalDataPath,
+    Overrides,
+    Preset,
+    RunFolder,
+    TextField,
+    TitleField,
+    corpus_options,
+)
 from corpustune.cli.stage import read_stats, run_stage_command, stage_settings
 from corpustune.layout import RunLayout
 from corpustune.parallel import init_distributed, shutdown_distributed

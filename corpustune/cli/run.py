@@ -5,8 +5,21 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from corpustune.cli.options import (ChunkOverlap, ChunkWords, ConfigFile, Format, IdField, OptionalDataPath, Overrides,
-                                    Preset, RunFolder, TextField, TitleField, corpus_options, print_table)
+from corpustune.cli.options import (
+    ChunkOverlap,
+    ChunkWords,
+    ConfigFile,
+    Format,
+    IdField,
+    OptionalDataPath,
+    Overrides,
+    Preset,
+    RunFolder,
+    TextField,
+    TitleField,
+    corpus_options,
+    print_table,
+)
 from corpustune.layout import RunLayout
 
 

@@ -13,8 +13,20 @@ from typing import Annotated
 
 import typer
 
-from corpustune.cli.options import (ChunkOverlap, ChunkWords, ConfigFile, Format, IdField, OptionalDataPath, Overrides,
-                                    Preset, RunFolder, TextField, TitleField, corpus_options)
+from corpustune.cli.options import (
+    ChunkOverlap,
+    ChunkWords,
+    ConfigFile,
+    Format,
+    IdField,
+    OptionalDataPath,
+    Overrides,
+    Preset,
+    RunFolder,
+    TextField,
+    TitleField,
+    corpus_options,
+)
 from corpustune.cli.stage import run_stage_command, stage_settings
 from corpustune.errors import InputError
 from corpustune.layout import RunLayout

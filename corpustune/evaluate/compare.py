@@ -20,6 +20,7 @@ from corpustune.layout import RunLayout
 from corpustune.retrieve.encode import EmbeddingCache
 from corpustune.retrieve.search import DenseRetriever, DenseSettings
 
+
 def query_sets(run_dir: Path, data: Path, split: str | None, heldout: bool) -> list[dict[str, Any]]:
     """The evaluation sets: human qrels of `split` (when the data folder has them) and the
     held-out synthetic queries, one set per query type."""

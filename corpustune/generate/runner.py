@@ -26,7 +26,7 @@ from corpustune.generate.backends import Backend, Request, Sampling, make_backen
 from corpustune.generate.config import GenerateConfig
 from corpustune.generate.outputs import write_outputs
 from corpustune.generate.prompts import PROMPT_VERSION, json_messages, pick_examples, stable_seed, type_messages
-from corpustune.generate.sampling import PassageSample, sample_passages
+from corpustune.generate.sampling import sample_passages
 from corpustune.generate.types import QueryType, load_types
 from corpustune.layout import RunLayout
 

@@ -29,8 +29,8 @@ from pydantic import BaseModel
 
 from corpustune.data.atomic import write_json_atomic
 from corpustune.errors import CorpustuneError
-from corpustune.pipeline import artifacts
 from corpustune.parallel import Context, barrier
+from corpustune.pipeline import artifacts
 from corpustune.pipeline.fingerprint import settings_dict, stage_fingerprint
 
 TIMINGS_FILE = "timings.json"

@@ -16,9 +16,18 @@ from corpustune.report.collect import stage_timings
 from corpustune.report.html import render_html
 from corpustune.report.markdown import render_markdown
 from corpustune.report.plots import loss_figure, metrics_figure
-from corpustune.report.schema import (DevPoint, EvalSet, FilterCount, ModelInfo, QueryExample, ReportData,
-                                      StageTiming, TrainingCurves, TrainPoint, load_report_data)
-
+from corpustune.report.schema import (
+    DevPoint,
+    EvalSet,
+    FilterCount,
+    ModelInfo,
+    QueryExample,
+    ReportData,
+    StageTiming,
+    TrainingCurves,
+    TrainPoint,
+    load_report_data,
+)
 
 
 @dataclass(frozen=True)
