@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from corpustune.train.batching import StepBatch, length_chunks, shard
+from corpustune.chunking import length_chunks
+from corpustune.train.batching import StepBatch, shard
 from corpustune.train.distributed import Context, gather_rows, sum_over_ranks
 from corpustune.train.losses import CombinedLoss
 
