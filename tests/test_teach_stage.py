@@ -25,6 +25,7 @@ from corpustune.teach import stage
 from corpustune.teach.cache import ScoreCache
 from corpustune.teach.config import ScoreConfig, TeacherSpec
 from corpustune.teach.cross_encoder import CrossEncoderTeacher
+from corpustune.teach.scorer import plan_chunks
 from corpustune.teach.stage import score_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,18 +55,32 @@ def read_scores(run: Path) -> list[ScoredList]:
 
 def test_scores_follow_the_run_folder_contract(run_folder, tiny_passages, tiny_cross_encoder_path):
     run, _ = run_folder
-    config = ScoreConfig(teachers=[TeacherSpec(kind="cross-encoder", model=str(tiny_cross_encoder_path))],
-                         require_positive_first=False, top_score_percentile=None, chunk_size=4)
+    # fp32 pinned: `auto` would score in bf16 on CPUs with avx512_bf16 and in fp32 elsewhere
+    spec = TeacherSpec(kind="cross-encoder", model=str(tiny_cross_encoder_path), precision="fp32")
+    config = ScoreConfig(teachers=[spec], require_positive_first=False, top_score_percentile=None, chunk_size=4)
     stats = score_run(run, tiny_passages, config)
     lists = read_scores(run)
     assert len(lists) == stats["kept"] == 6
-    teacher = CrossEncoderTeacher(str(tiny_cross_encoder_path))  # the stage's own precision: auto
+    # Reference: the teacher on the stage's own chunks (all lists' distinct pairs, cut by plan_chunks).
+    # By float rounding a pair's logit depends on the batch it is padded in, and the normalization
+    # multiplies that by 1 / (p99 - p1): ~2e4 for this tiny model, whose logits span ~5e-5, so list
+    # by list scoring was off by up to 1e-4 in fp32. On the same chunks the logits are the same
+    # floats and only float64 rounding of the normalization is left (1e-12 is ~5,000 ulp of a value
+    # in [0, 1]), while a wrong pair, percentile or clip is off by far more.
+    teacher = CrossEncoderTeacher(str(tiny_cross_encoder_path), precision="fp32")
     by_id = {p.id: p for p in tiny_passages}
-    raw = [teacher.score([(QUERY_TEXTS[s.positive_id], by_id[p].full_text()) for p in s.passage_ids]) for s in lists]
+    pairs_per_list = [[(QUERY_TEXTS[s.positive_id], by_id[p].full_text()) for p in s.passage_ids] for s in lists]
+    distinct = list(dict.fromkeys(pair for pairs in pairs_per_list for pair in pairs))
+    logits = {}
+    for chunk in plan_chunks(distinct, config.chunk_size):
+        logits.update(zip((distinct[i] for i in chunk), teacher.score([distinct[i] for i in chunk]).tolist()))
+    raw = [np.array([logits[pair] for pair in pairs]) for pairs in pairs_per_list]  # float32 values, held in float64
     low, high = np.percentile(np.concatenate(raw), [1, 99])
+    assert stats["normalization_bounds"] == pytest.approx([low, high], rel=0, abs=1e-12)
     for scored, expected in zip(lists, raw):
         assert scored.passage_ids[0] == scored.positive_id
-        np.testing.assert_allclose(scored.teacher_scores, np.clip((expected - low) / (high - low), 0, 1), atol=1e-4)
+        normalized = np.clip((expected - low) / (high - low), 0, 1)
+        np.testing.assert_allclose(scored.teacher_scores, normalized, rtol=0, atol=1e-12)
         assert len(scored.passage_ids) == 6
     assert stats["scoring"]["scored_pairs"] == 36
     again = score_run(run, tiny_passages, config)  # everything now comes from the cache

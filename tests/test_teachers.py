@@ -50,6 +50,8 @@ def test_biencoder_teacher_is_cosine_of_sentence_transformer(tiny_biencoder_path
 
 
 def test_bf16_teachers_agree_with_fp32_and_cache_apart(tiny_cross_encoder_path, tiny_biencoder_path, tiny_passages):
+    # bf16 asked for by name runs on any CPU (emulated without bf16 instructions) with the same
+    # rounding, so this holds on AVX2-only CPUs too (checked with torch's kernels capped at AVX2)
     pairs = all_pairs(tiny_passages)
     for build in (
         lambda precision: CrossEncoderTeacher(str(tiny_cross_encoder_path), max_length=128, precision=precision),
@@ -64,12 +66,15 @@ def test_bf16_teachers_agree_with_fp32_and_cache_apart(tiny_cross_encoder_path, 
         assert not np.array_equal(approximate, exact)  # it really ran in bf16
 
 
-def test_auto_precision_follows_the_hardware():
-    from corpustune.hardware import cpu_has_native_bf16, inference_dtype
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_auto_precision_follows_the_hardware(native_bf16, monkeypatch):
+    from corpustune import hardware
 
-    assert inference_dtype("fp32", "cpu") == torch.float32
-    assert inference_dtype("bf16", "cpu") == torch.bfloat16
-    assert inference_dtype("auto", "cpu") == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
+    # both kinds of CPU on any machine: an AVX2-only one (no bf16 instructions) and one with avx512_bf16
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: native_bf16)
+    assert hardware.inference_dtype("fp32", "cpu") == torch.float32
+    assert hardware.inference_dtype("bf16", "cpu") == torch.bfloat16
+    assert hardware.inference_dtype("auto", "cpu") == (torch.bfloat16 if native_bf16 else torch.float32)
 
 
 def test_bm25_teacher_matches_bm25_retrieval_scores(tiny_passages):

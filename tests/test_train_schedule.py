@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from corpustune.train.batching import epoch_steps, length_chunks, shard
+from corpustune.train.batching import epoch_steps, shard
 from corpustune.train.trainer import schedule
 
 
@@ -23,14 +23,6 @@ def test_epoch_plan_is_a_seeded_permutation_per_epoch():
     assert sorted(np.concatenate(a).tolist()) == list(range(10))
     assert not np.array_equal(np.concatenate(a), np.concatenate(b))
     assert all(np.array_equal(x, y) for x, y in zip(a, epoch_steps(10, 4, seed=3, epoch=0)))
-
-
-def test_length_chunks_respect_the_token_budget():
-    lengths = np.array([5, 30, 12, 30, 7, 100])
-    chunks = length_chunks(lengths, 60)
-    assert sorted(np.concatenate(chunks).tolist()) == list(range(6))
-    assert chunks[0].tolist() == [5]  # longer than the budget: alone
-    assert all(len(c) * lengths[c].max() <= 60 for c in chunks[1:])
 
 
 def test_shards_cover_everything_once():

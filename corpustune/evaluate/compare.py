@@ -49,12 +49,19 @@ def evaluate_models(
     passage_prompt: str = "",
     depth: int = 100,
     measures: Sequence[str] = ("nDCG@10", "R@100"),
+    trust_remote_code: bool = False,
 ) -> list[dict[str, Any]]:
-    """Evaluate each model (arm -> path or alias) on each set; returns the sets with `results`."""
+    """Evaluate each model (arm -> path or alias) on each set; returns the sets with `results`.
+
+    `trust_remote_code` is the student's: a model with custom code loads for evaluation only if
+    it loaded for training.
+    """
     results = [{k: v for k, v in s.items() if k not in ("queries", "qrels")} | {"num_queries": len(s["qrels"]), "results": {}} for s in sets]
     cache = EmbeddingCache()
     for arm, model in models.items():
-        settings = DenseSettings(model=model, query_prompt=query_prompt, passage_prompt=passage_prompt)
+        settings = DenseSettings(
+            model=model, query_prompt=query_prompt, passage_prompt=passage_prompt, trust_remote_code=trust_remote_code
+        )
         retriever = DenseRetriever(passages, settings, cache=cache, show_progress=True)
         for query_set, result in zip(sets, results):
             evaluation = evaluate_queries(retriever, query_set["queries"], query_set["qrels"], depth=depth, measures=measures)
@@ -80,6 +87,7 @@ def evaluate_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str
         passages, models, sets,
         query_prompt=config.train.query_prompt, passage_prompt=config.train.passage_prompt,
         depth=config.evaluate.depth, measures=config.evaluate.measures,
+        trust_remote_code=config.train.trust_remote_code,
     )
     recorded = {"base": config.train.model} | {label: str(path.relative_to(run_dir)) for label, path in trained.items()}
     results = {"models": recorded, "main_arm": config.train.loss, "sets": evaluated}

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from corpustune.chunking import length_chunks
 from corpustune.data.atomic import atomic_open
 from corpustune.models import resolve_model
 from corpustune.models.resolve import cache_dir
@@ -68,15 +69,11 @@ def encode(
         normalize = model.similarity_fn_name == "cosine"
     unique_texts, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
     lengths = token_lengths(model, unique_texts, prompt)
-    order = np.argsort(-lengths, kind="stable")
     embeddings = np.empty((len(unique_texts), model.get_embedding_dimension()), dtype=np.float32)
     model.eval()
     progress = tqdm(total=len(unique_texts), desc=description, unit="text", disable=not show_progress)
-    start = 0
     with torch.inference_mode():
-        while start < len(order):
-            size = max(1, tokens_per_batch // int(lengths[order[start]]))
-            batch = order[start : start + size]
+        for batch in length_chunks(lengths, tokens_per_batch):
             features = model.preprocess([unique_texts[i] for i in batch], prompt=prompt or None)
             features = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
             vectors = model(features)["sentence_embedding"].float()
@@ -84,7 +81,6 @@ def encode(
                 vectors = torch.nn.functional.normalize(vectors, dim=-1)
             embeddings[batch] = vectors.cpu().numpy()
             progress.update(len(batch))
-            start += size
     progress.close()
     return embeddings[inverse]
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from corpustune.chunking import length_chunks
 from corpustune.errors import InputError
 from corpustune.hardware import Precision, default_tokens_per_batch, inference_dtype
 from corpustune.models import resolve_model
@@ -77,12 +78,8 @@ class CrossEncoderTeacher:
             max_length=self.max_length,
         )
         lengths = np.fromiter((len(ids) for ids in encoded["input_ids"]), dtype=np.int64, count=len(distinct))
-        order = np.argsort(-lengths, kind="stable")
         scores = np.empty(len(distinct), dtype=np.float32)
-        start = 0
-        while start < len(order):
-            size = max(1, self.tokens_per_batch // int(lengths[order[start]]))
-            batch = order[start : start + size]
+        for batch in length_chunks(lengths, self.tokens_per_batch):
             features = tokenizer.pad(
                 {key: [encoded[key][i] for i in batch] for key in encoded.keys()}, return_tensors="pt"
             )
@@ -90,5 +87,4 @@ class CrossEncoderTeacher:
             logits = model(**features).logits.float()  # (batch, labels)
             values = logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
             scores[batch] = values.cpu().numpy()
-            start += size
         return scores[inverse]

@@ -3,8 +3,8 @@
 A step's queries share many passages on a small corpus (several query types per source passage,
 the same hard negatives in many lists), so a step is planned as the list of its *distinct*
 passages plus, per query, the rows of that list into it: encode P distinct passages, then gather
-the (queries x list) score matrix. Encoder chunks are length-bucketed (sorted by token count, cut
-by a padded-token budget) so that little compute goes to padding.
+the (queries x list) score matrix. The encoder cuts a step's texts into length-sorted chunks
+(`corpustune.chunking.length_chunks`) so that little compute goes to padding.
 """
 
 from __future__ import annotations
@@ -189,18 +189,6 @@ def make_batch(examples: Sequence[Example]) -> StepBatch:
         valid=valid,
         positive_index=list_index[:, 0].clone(),
     )
-
-
-def length_chunks(lengths: np.ndarray, tokens_per_chunk: int) -> list[np.ndarray]:
-    """Split indices into chunks of similar length, longest first, each chunk's padded size
-    (count x longest) within `tokens_per_chunk` (at least one text per chunk)."""
-    order = np.argsort(-np.asarray(lengths), kind="stable")
-    chunks, start = [], 0
-    while start < len(order):
-        size = max(1, tokens_per_chunk // max(1, int(lengths[order[start]])))
-        chunks.append(order[start : start + size])
-        start += size
-    return chunks
 
 
 def shard(count: int, rank: int, world_size: int) -> slice:

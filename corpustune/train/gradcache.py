@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from corpustune.chunking import length_chunks
 from corpustune.parallel import Context
-from corpustune.train.batching import StepBatch, length_chunks, shard
+from corpustune.train.batching import StepBatch, shard
 from corpustune.train.distributed import gather_rows, sum_over_ranks
 from corpustune.train.losses import CombinedLoss
 
