@@ -38,6 +38,9 @@ def command(
     query_prompt: Annotated[str, typer.Option(help="Text put before every query (e.g. 'query: ').")] = "",
     passage_prompt: Annotated[str, typer.Option(help="Text put before every passage (e.g. 'passage: ').")] = "",
     max_seq_length: Annotated[int | None, typer.Option(help="Token limit of the encoder (default: the model's).")] = None,
+    trust_remote_code: Annotated[
+        bool, typer.Option("--trust-remote-code", help="Run code shipped with the model (off unless you trust it).")
+    ] = False,
     out: Annotated[Path | None, typer.Option(help="JSON file for the metrics (default corpustune-eval/<name>.json).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write cached passage embeddings.")] = False,
     form: Format = None,
@@ -53,7 +56,8 @@ def command(
     settings = RetrieverSettings(
         kind=retriever,  # type: ignore[arg-type]
         dense=DenseSettings(
-            model=model, query_prompt=query_prompt, passage_prompt=passage_prompt, max_seq_length=max_seq_length
+            model=model, query_prompt=query_prompt, passage_prompt=passage_prompt, max_seq_length=max_seq_length,
+            trust_remote_code=trust_remote_code,
         ),
     )
     started = time.perf_counter()
