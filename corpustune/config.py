@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from corpustune.data.corpus import CorpusSpec
 from corpustune.errors import InputError
@@ -37,6 +37,37 @@ class EvaluateConfig(BaseModel):
     heldout: bool = Field(True, description="Also evaluate on the held-out synthetic queries, per query type.")
 
 
+class SelectConfig(BaseModel):
+    """Which model is published as RUN/model: an interpolation of base and tuned, chosen on held-out queries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    weights: tuple[float, ...] = Field(
+        (0.0, 0.25, 0.5, 0.75, 1.0),
+        description="Interpolation weights a of (1 - a) * base + a * tuned to evaluate (0 and 1 are always in).",
+    )
+    publish: Literal["best", "tuned", "base"] = Field(
+        "best", description="best = the smallest a within one standard error of the best a on the deciding "
+        "queries (the base model when that is a = 0); tuned = a = 1 always; base = the base model always.",
+    )
+    dev_split: str | None = Field(
+        "dev", description="Human qrels split of a BEIR folder that decides, when the folder has it (never the "
+        "evaluation split); otherwise the held-out synthetic queries decide.",
+    )
+    measure: str = Field("nDCG@10", description="The ir-measures measure that decides.")
+    answerable_min_overlap: int = Field(
+        1, ge=0, description="Held-out queries sharing fewer content words with their passage (or more with a "
+        "few-shot example of their prompt) are dropped from every held-out set.",
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_in_unit_interval(cls, weights: tuple[float, ...]) -> tuple[float, ...]:
+        if not weights or any(not 0.0 <= w <= 1.0 for w in weights):
+            raise ValueError(f"select.weights must be numbers in [0, 1], got {list(weights)}")
+        return weights
+
+
 class RunConfig(BaseModel):
     """Everything `corpustune run` does, stage by stage."""
 
@@ -50,6 +81,7 @@ class RunConfig(BaseModel):
     ablation: tuple[LossArm, ...] = Field(
         (), description="Extra loss arms trained on the same lists and evaluated beside the main model."
     )
+    select: SelectConfig = Field(default_factory=SelectConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
 
 

@@ -10,7 +10,9 @@ RUN/queries/stats.json               generate: counts per type and filter
 RUN/candidates/candidates.jsonl      mine: one candidate list per kept query, source first
 RUN/scores/scores.jsonl              score: teacher scores per kept list, normalized
 RUN/train/<arm>/                     train: log, checkpoints and state of the main arm
-RUN/model/                           train: the tuned model (sentence-transformers folder)
+RUN/train/<arm>/model/               train: the tuned model (sentence-transformers folder)
+RUN/select/curve.json                select: base-tuned interpolations on every query set, the choice
+RUN/model/                           select: the published model (interpolated, tuned or base)
 RUN/ablation/<arm>/model/            ablation: one extra loss arm
 RUN/baselines/human-<split>/         train --human-split: InfoNCE on human qrels
 RUN/eval/results.json                evaluate: every model on every query set
@@ -127,8 +129,16 @@ class RunLayout:
 
     @property
     def model_dir(self) -> Path:
-        """The tuned model of the main arm."""
+        """The published model: what the select stage chose (see `select_curve`)."""
         return self.root / "model"
+
+    @property
+    def select_dir(self) -> Path:
+        return self.root / "select"
+
+    @property
+    def select_curve(self) -> Path:
+        return self.select_dir / "curve.json"
 
     @property
     def ablation_dir(self) -> Path:
@@ -141,7 +151,7 @@ class RunLayout:
     def arm_dirs(self, arm: str, main: bool) -> tuple[Path, Path]:
         """(work folder for log and checkpoints, model folder) of one loss arm."""
         if main:
-            return self.train_dir / arm, self.model_dir
+            return self.train_dir / arm, self.train_dir / arm / "model"
         return self.ablation_dir / arm, self.ablation_dir / arm / "model"
 
     def human_baseline_dir(self, split: str) -> Path:

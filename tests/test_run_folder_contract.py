@@ -110,14 +110,15 @@ def test_stage_commands_take_the_corpus_options_and_run_continues_without_retrai
         for stage in ("generate", "mine", "score", "train"):
             invoke(stage, *settings)
         layout = RunLayout(run)
-        assert (layout.train_dir / "combined" / "state.json").exists() and (layout.model_dir / "model.safetensors").exists()
-        trained = (layout.model_dir / "model.safetensors").read_bytes()
+        tuned = layout.arm_dirs("combined", main=True)[1] / "model.safetensors"
+        assert (layout.train_dir / "combined" / "state.json").exists() and tuned.exists()
+        trained = tuned.read_bytes()
         requests = server.requests
         output = invoke("run", *settings)
         assert server.requests == requests
     assert statuses(run) == {"generate": "skipped", "mine": "skipped", "score": "skipped", "train": "skipped",
-                             "ablation": "done", "evaluate": "done", "report": "done"}, output
-    assert (layout.model_dir / "model.safetensors").read_bytes() == trained
+                             "ablation": "done", "select": "done", "evaluate": "done", "report": "done"}, output
+    assert tuned.read_bytes() == trained and (layout.model_dir / "model.safetensors").exists()
     results = json.loads(layout.eval_results.read_text())
     assert results["sets"][0]["name"] == "data test" and results["sets"][0]["num_queries"] == 2
     # evaluate reads the same corpus options; without them the corpus has other texts

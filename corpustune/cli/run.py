@@ -54,6 +54,8 @@ def command(
 
 
 def _print_summary(out: Path, seconds: float) -> None:
+    """Every model on every query set, the published model's paired difference to the base
+    (per query, ± its standard error), and what was published."""
     import json
 
     layout = RunLayout(out)
@@ -64,8 +66,11 @@ def _print_summary(out: Path, seconds: float) -> None:
         rows = []
         for evaluated in results["sets"]:
             for measure in next(iter(evaluated["results"].values())):
+                paired = evaluated.get("paired", {}).get("published", {}).get(measure)
+                difference = "" if paired is None else f"{100 * paired['mean']:+.2f} ± {100 * paired['se']:.2f}"
                 rows.append([evaluated["name"], str(evaluated["num_queries"]), measure]
-                            + [f"{100 * evaluated['results'][arm][measure]:.2f}" for arm in arms])
-        print_table(["query set", "queries", "measure"] + arms, rows)
+                            + [f"{100 * evaluated['results'][arm][measure]:.2f}" for arm in arms] + [difference])
+        print_table(["query set", "queries", "measure"] + arms + ["published - base"], rows)
+        print(results.get("verdict", ""))
     print(f"finished in {seconds / 60:.1f} min; report: {layout.report_html}")
-    print(f"tuned model: {layout.model_dir}  (load it with SentenceTransformer(\"{layout.model_dir}\"))")
+    print(f"published model: {layout.model_dir}  (load it with SentenceTransformer(\"{layout.model_dir}\"))")

@@ -88,8 +88,9 @@ def command(
     else:
         outcome = run_stage_command("train", settings, out, context, fresh=restart)
         if context.is_main and outcome is not None:
-            print(f"wrote {RunLayout(out).model_dir} (load with SentenceTransformer(path)); "
-                  f"log {RunLayout(out).arm_dirs(settings.train.loss, main=True)[0] / 'log.jsonl'}")
+            work, model_dir = RunLayout(out).arm_dirs(settings.train.loss, main=True)
+            print(f"wrote {model_dir} (load with SentenceTransformer(path); `corpustune run` then chooses what to "
+                  f"publish as {RunLayout(out).model_dir}); log {work / 'log.jsonl'}")
     shutdown_distributed()
 
 

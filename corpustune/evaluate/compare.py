@@ -1,43 +1,31 @@
-"""Base vs tuned: every model of a run evaluated on the human qrels and the held-out synthetic queries.
+"""Base vs tuned vs published: every model of a run on every query set, with paired differences.
 
-Results go to `RunLayout.eval_results`:
-`{"models": {arm: path}, "sets": [{"name", "source", "query_type", "num_queries", "results": {arm: {measure: value}}}]}`.
-The corpus is encoded once per model (the embedding cache makes the base model free when mining
-already encoded it), then each query set is searched.
+The select stage already evaluated base (a = 0), tuned (a = 1) and the published model on every
+query set, per query (RUN/select/curve.json); this stage adds the ablation arms on the same sets
+and writes `RunLayout.eval_results`:
+`{"models": {label: path}, "main_arm", "published_weight", "verdict", "answerable",
+  "sets": [{"name", "source", "role", "query_type", "num_queries",
+            "results": {label: {measure: mean}}, "paired": {label: {measure: {mean, se, n}}}}]}`
+where `paired` is each model minus the base, per query, with its standard error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from corpustune.data.atomic import write_json_atomic
-from corpustune.data.beir import load_split, read_qrels, read_queries
 from corpustune.data.records import Passage
+from corpustune.evaluate.metrics import per_query
+from corpustune.evaluate.paired import aligned, paired_difference
 from corpustune.evaluate.retrieval import evaluate_queries
 from corpustune.layout import RunLayout
 from corpustune.retrieve.encode import EmbeddingCache
 from corpustune.retrieve.search import DenseRetriever, DenseSettings
 
-
-def query_sets(run_dir: Path, data: Path, split: str | None, heldout: bool) -> list[dict[str, Any]]:
-    """The evaluation sets: human qrels of `split` (when the data folder has them) and the
-    held-out synthetic queries, one set per query type."""
-    sets = []
-    if split is not None and (data / "qrels" / f"{split}.tsv").exists():
-        queries, qrels = load_split(data, split)
-        sets.append({"name": f"{data.name} {split}", "source": "human", "query_type": None, "queries": queries, "qrels": qrels})
-    layout = RunLayout(run_dir)
-    held_out = layout.heldout_sets() if heldout else []
-    if held_out:
-        synthetic = read_queries(layout.queries_file)
-        for query_type, path in held_out:
-            qrels = read_qrels(path)
-            if qrels:
-                sets.append({"name": f"held-out {query_type}", "source": "synthetic", "query_type": query_type,
-                             "queries": {q: synthetic[q] for q in qrels}, "qrels": qrels})
-    return sets
+Values = dict[str, dict[str, float]]  # measure -> query id -> value
 
 
 def evaluate_models(
@@ -50,46 +38,75 @@ def evaluate_models(
     depth: int = 100,
     measures: Sequence[str] = ("nDCG@10", "R@100"),
     trust_remote_code: bool = False,
-) -> list[dict[str, Any]]:
-    """Evaluate each model (arm -> path or alias) on each set; returns the sets with `results`.
+) -> dict[str, dict[str, Values]]:
+    """Per-query values of each model (label -> path or alias) on each set: label -> set name -> values.
 
     `trust_remote_code` is the student's: a model with custom code loads for evaluation only if
     it loaded for training.
     """
-    results = [{k: v for k, v in s.items() if k not in ("queries", "qrels")} | {"num_queries": len(s["qrels"]), "results": {}} for s in sets]
     cache = EmbeddingCache()
-    for arm, model in models.items():
+    evaluated: dict[str, dict[str, Values]] = {}
+    for label, model in models.items():
         settings = DenseSettings(
             model=model, query_prompt=query_prompt, passage_prompt=passage_prompt, trust_remote_code=trust_remote_code
         )
         retriever = DenseRetriever(passages, settings, cache=cache, show_progress=True)
-        for query_set, result in zip(sets, results):
-            evaluation = evaluate_queries(retriever, query_set["queries"], query_set["qrels"], depth=depth, measures=measures)
-            result["results"][arm] = evaluation.metrics
-    return results
+        evaluated[label] = {}
+        for query_set in sets:
+            run = evaluate_queries(retriever, query_set["queries"], query_set["qrels"], depth=depth,
+                                   measures=measures).run
+            evaluated[label][query_set["name"]] = per_query(query_set["qrels"], run, measures)
+    return evaluated
+
+
+def summarize(sets: list[dict[str, Any]], values: Mapping[str, Mapping[str, Values]],
+              measures: Sequence[str]) -> list[dict[str, Any]]:
+    """Each set with every model's means and its paired difference to the base (label "base")."""
+    summary = []
+    for query_set in sets:
+        name = query_set["name"]
+        results, paired = {}, {}
+        for label, by_set in values.items():
+            results[label] = {m: sum(by_set[name][m].values()) / len(by_set[name][m]) for m in measures}
+            if label != "base":
+                paired[label] = {m: paired_difference(*aligned(by_set[name][m], values["base"][name][m])).to_json()
+                                 for m in measures}
+        described = {k: query_set[k] for k in ("name", "source", "role", "query_type")}
+        summary.append(described | {"num_queries": query_set["num_queries"], "results": results, "paired": paired})
+    return summary
 
 
 def evaluate_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, Any]:
-    """Evaluate the base student and every trained arm of the run; writes RUN/eval/results.json.
+    """Write RUN/eval/results.json for the base, tuned and published models (from the select
+    stage) and every ablation arm, all on the select stage's query sets.
 
-    Trained models are recorded by their path inside the run folder, so that the results do not
-    depend on where the run folder lives.
+    Models are recorded by their path inside the run folder, so that the results do not depend
+    on where the run folder lives.
     """
+    from corpustune.evaluate.publish import query_sets
     from corpustune.train.arms import ablation_arms
 
     layout = RunLayout(run_dir)
-    trained = {"tuned": layout.model_dir}
-    for arm in ablation_arms(config.train.loss, config.ablation):
-        trained[arm] = layout.arm_dirs(arm, main=False)[1]
-    models = {"base": config.train.model} | {label: str(path) for label, path in trained.items()}
-    sets = query_sets(run_dir, Path(config.data.path), config.evaluate.split, config.evaluate.heldout)
-    evaluated = evaluate_models(
-        passages, models, sets,
-        query_prompt=config.train.query_prompt, passage_prompt=config.train.passage_prompt,
-        depth=config.evaluate.depth, measures=config.evaluate.measures,
-        trust_remote_code=config.train.trust_remote_code,
-    )
-    recorded = {"base": config.train.model} | {label: str(path.relative_to(run_dir)) for label, path in trained.items()}
-    results = {"models": recorded, "main_arm": config.train.loss, "sets": evaluated}
+    curve = json.loads(layout.select_curve.read_text(encoding="utf-8"))
+    grid = curve["per_query"]
+    measures = tuple(config.evaluate.measures)
+    values: dict[str, dict[str, Values]] = {"base": grid["0.0"], "tuned": grid["1.0"],
+                                             "published": grid[str(float(curve["published_weight"]))]}
+    arms = {arm: layout.arm_dirs(arm, main=False)[1] for arm in ablation_arms(config.train.loss, config.ablation)}
+    if arms:
+        sets, _ = query_sets(run_dir, {p.id: p for p in passages}, config)
+        values |= evaluate_models(
+            passages, {arm: str(path) for arm, path in arms.items()}, sets,
+            query_prompt=config.train.query_prompt, passage_prompt=config.train.passage_prompt,
+            depth=config.evaluate.depth, measures=measures, trust_remote_code=config.train.trust_remote_code,
+        )
+    recorded = {"base": config.train.model, "tuned": layout.relative(layout.arm_dirs(config.train.loss, True)[1]),
+                "published": layout.relative(layout.model_dir)}
+    recorded |= {arm: layout.relative(path) for arm, path in arms.items()}
+    results = {
+        "models": recorded, "main_arm": config.train.loss, "published_weight": curve["published_weight"],
+        "verdict": curve["verdict"], "answerable": curve["answerable"],
+        "sets": summarize(curve["sets"], values, measures),
+    }
     write_json_atomic(layout.eval_results, results)
     return results

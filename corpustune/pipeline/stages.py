@@ -1,8 +1,10 @@
 """The stages of `corpustune run` as pipeline steps over one run folder.
 
 Each step only calls the stage's library API with the resolved config; what the stages read and
-write is the run-folder contract (`corpustune.layout`). Evaluation compares the base student
-with the tuned model (and any ablation arms) and the report step renders the results. The stage
+write is the run-folder contract (`corpustune.layout`). After training, the select stage
+interpolates the tuned student with the base, chooses on held-out queries and publishes
+RUN/model (the base model itself when tuning did not help); evaluation compares base, tuned,
+published (and any ablation arms) and the report step renders the results. The stage
 commands (`corpustune generate`, `mine`, `score`, `train`) run one of these same steps, so a
 stage run by hand is one that `corpustune run` recognises as done.
 """
@@ -25,11 +27,15 @@ STAGE_COMMANDS = ("generate", "mine", "score", "train")
 
 
 def human_split_hashes(config: RunConfig) -> dict[str, str]:
-    """Hashes of the human queries and qrels that evaluation reads (none when the folder has none)."""
-    data, split = Path(config.data.path), config.evaluate.split
-    if split is None or not data.is_dir():
+    """Hashes of the human queries and qrels that selection and evaluation read (the test and
+    dev splits that the data folder has)."""
+    data = Path(config.data.path)
+    if not data.is_dir():
         return {}
-    files = {"human_queries": data / "queries.jsonl", "human_qrels": data / "qrels" / f"{split}.tsv"}
+    files = {"human_queries": data / "queries.jsonl"}
+    for role, split in (("test", config.evaluate.split), ("dev", config.select.dev_split)):
+        if split is not None:
+            files[f"human_qrels_{role}"] = data / "qrels" / f"{split}.tsv"
     return {name: hash_path(path) for name, path in files.items() if path.exists()}
 
 
@@ -73,8 +79,8 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
     def train(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.train.arms import train_arms
 
-        train_arms(run_dir, by_id, config.train, [config.train.loss], context=context)
-        return StageResult([RunLayout(run_dir).relative(RunLayout(run_dir).model_dir)], {"arm": config.train.loss})
+        [model_dir] = train_arms(run_dir, by_id, config.train, [config.train.loss], context=context)
+        return StageResult([RunLayout(run_dir).relative(model_dir)], {"arm": config.train.loss})
 
     def ablation(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.data.atomic import write_json_atomic
@@ -86,6 +92,14 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
         write_json_atomic(layout.ablation_arms_file, {"arms": arms})
         return StageResult([layout.relative(layout.ablation_arms_file)] + [layout.relative(f) for f in folders],
                            {"arms": len(arms)})
+
+    def select(run_dir: Path, settings, inputs) -> StageResult:
+        from corpustune.evaluate.publish import select_run
+
+        curve = select_run(run_dir, passages, config)
+        layout = RunLayout(run_dir)
+        return StageResult([layout.relative(layout.select_curve), layout.relative(layout.model_dir)],
+                           {"published_weight": curve["published_weight"], "decided_on": curve["decided_on"]})
 
     def evaluate(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.evaluate.compare import evaluate_run
@@ -104,7 +118,11 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
     folders = RunLayout(".")
     training = config.model_dump(mode="json", include={"train"})
     ablating = config.model_dump(mode="json", include={"train", "ablation"})
-    evaluation = config.model_dump(mode="json", include={"train", "ablation", "evaluate"})
+    # the few-shot examples the answerable test looks for come from these generation settings
+    selecting = config.model_dump(mode="json", include={"train": True, "select": True, "evaluate": True,
+                                                        "generate": {"types", "few_shot_count", "seed"}})
+    evaluation = config.model_dump(mode="json", include={"train", "ablation", "evaluate", "select"})
+    human = corpus | human_split_hashes(config)
     return [
         Stage("generate", generate, config.generate, inputs=corpus, folder=folders.relative(folders.queries_dir)),
         Stage("mine", mine, config.mine, after=("generate",), inputs=corpus,
@@ -114,8 +132,10 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
               folder=folders.relative(folders.train_dir)),
         Stage("ablation", ablation, ablating, after=("score", "generate"), inputs=corpus,
               folder=folders.relative(folders.ablation_dir)),
-        Stage("evaluate", evaluate, evaluation, after=("train", "ablation", "generate"),
-              inputs=corpus | human_split_hashes(config), folder=folders.relative(folders.eval_dir)),
-        Stage("report", report, None, after=("evaluate", "train", "ablation", "score", "mine", "generate"),
+        Stage("select", select, selecting, after=("train", "generate"), inputs=human,
+              folder=folders.relative(folders.select_dir)),
+        Stage("evaluate", evaluate, evaluation, after=("select", "ablation", "generate"), inputs=human,
+              folder=folders.relative(folders.eval_dir)),
+        Stage("report", report, None, after=("evaluate", "select", "train", "ablation", "score", "mine", "generate"),
               folder=folders.relative(folders.report_files)),
     ]

@@ -15,7 +15,7 @@ from corpustune.layout import RunLayout
 from corpustune.report.collect import stage_timings
 from corpustune.report.html import render_html
 from corpustune.report.markdown import render_markdown
-from corpustune.report.plots import loss_figure, metrics_figure
+from corpustune.report.plots import interpolation_figure, loss_figure, metrics_figure
 from corpustune.report.schema import (
     DevPoint,
     EvalSet,
@@ -42,8 +42,9 @@ def write_report(run_dir: str | os.PathLike, data: ReportData) -> ReportPaths:
     (`RUN/report_files/*.png`), each atomically."""
     layout = RunLayout(run_dir)
     metrics_png, loss_png = metrics_figure(data), loss_figure(data.training)
+    interpolation_png = interpolation_figure(data.publication)
     figures, names = [], {}
-    for name, png in (("metrics.png", metrics_png), ("losses.png", loss_png)):
+    for name, png in (("metrics.png", metrics_png), ("losses.png", loss_png), ("interpolation.png", interpolation_png)):
         if png is not None:
             path = layout.report_files / name
             with atomic_open(path, "wb") as handle:
@@ -51,8 +52,9 @@ def write_report(run_dir: str | os.PathLike, data: ReportData) -> ReportPaths:
             figures.append(path)
             names[name] = layout.relative(path)
     html_path, md_path = layout.report_html, layout.report_markdown
-    write_text_atomic(html_path, render_html(data, metrics_png, loss_png))
-    write_text_atomic(md_path, render_markdown(data, names.get("metrics.png"), names.get("losses.png")))
+    write_text_atomic(html_path, render_html(data, metrics_png, loss_png, interpolation_png))
+    write_text_atomic(md_path, render_markdown(data, names.get("metrics.png"), names.get("losses.png"),
+                                               names.get("interpolation.png")))
     return ReportPaths(html_path, md_path, tuple(figures))
 
 

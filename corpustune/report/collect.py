@@ -14,7 +14,9 @@ from corpustune.report.schema import (
     DevPoint,
     EvalSet,
     FilterCount,
+    InterpolationCurve,
     ModelInfo,
+    Publication,
     QueryExample,
     ReportData,
     StageTiming,
@@ -106,9 +108,17 @@ def collect_report_data(run_dir: Path, config, passages: dict[str, Any] | None =
     results = _json(RunLayout(run_dir).eval_results)
     evaluations = [
         EvalSet(name=s["name"], source=s["source"], query_type=s.get("query_type"), num_queries=s["num_queries"],
-                results=s["results"])
+                results=s["results"], role=s.get("role"), paired=s.get("paired", {}))
         for s in results.get("sets", [])
     ]
+    publication = _publication(run_dir)
+    notes = [publication.verdict] if publication is not None else []
+    answerable = results.get("answerable")
+    if answerable:
+        dropped = answerable["dropped_no_overlap"] + answerable["dropped_example_leak"]
+        notes.append(f"held-out queries: {answerable['kept']} kept, {dropped} dropped as unanswerable "
+                     f"({answerable['dropped_no_overlap']} share no content word with their passage, "
+                     f"{answerable['dropped_example_leak']} share more with a few-shot example of their prompt)")
     settings = {
         "corpus": str(config.data.path),
         "generator": f"{config.generate.backend.name}:{config.generate.backend.model}",
@@ -128,4 +138,22 @@ def collect_report_data(run_dir: Path, config, passages: dict[str, Any] | None =
         timings=stage_timings(run_dir),
         model=ModelInfo(path=str(RunLayout(run_dir).model_dir), base_model=config.train.model,
                         query_prompt=config.train.query_prompt or None),
+        publication=publication,
+        notes=notes,
     )
+
+
+def _publication(run_dir: Path) -> Publication | None:
+    """The select stage's choice and its curve (mean of the deciding measure per weight and set)."""
+    curve = _json(RunLayout(run_dir).select_curve)
+    if not curve:
+        return None
+    measure, curves = curve["measure"], []
+    for query_set in curve["sets"]:
+        points = []
+        for weight, by_set in curve["per_query"].items():
+            values = by_set[query_set["name"]][measure]
+            points.append((float(weight), sum(values.values()) / len(values)))
+        curves.append(InterpolationCurve(name=query_set["name"], deciding=query_set["name"] == curve["decided_on"],
+                                         points=sorted(points)))
+    return Publication(weight=curve["published_weight"], verdict=curve["verdict"], measure=measure, curves=curves)

@@ -8,8 +8,15 @@ import base64
 from html import escape
 
 from corpustune.report.schema import ReportData
-from corpustune.report.tables import (Table, examples_table, filters_table, metrics_tables, settings_table,
-                                      timings_table)
+from corpustune.report.tables import (
+    Table,
+    examples_table,
+    filters_table,
+    interpolation_table,
+    metrics_tables,
+    settings_table,
+    timings_table,
+)
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'none'"
 _STYLE = """
@@ -41,7 +48,8 @@ def table_html(table: Table, empty: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def render_html(data: ReportData, metrics_png: bytes | None, loss_png: bytes | None) -> str:
+def render_html(data: ReportData, metrics_png: bytes | None, loss_png: bytes | None,
+                interpolation_png: bytes | None = None) -> str:
     """The page as a string; the PNGs come from `plots` (None = section says there is no data)."""
     parts = [f"<h1>{escape(data.title)}: {escape(data.dataset)}</h1>"]
     if data.model is not None:
@@ -50,6 +58,12 @@ def render_html(data: ReportData, metrics_png: bytes | None, loss_png: bytes | N
                      + (f", tuned from <code>{escape(data.model.base_model)}</code>" if data.model.base_model else "")
                      + ". Load it with sentence-transformers:</p>")
         parts.append(f"<pre><code>{escape(data.model.load_snippet())}</code></pre>")
+    if data.publication is not None:
+        parts.append("<h2>Published model</h2>")
+        parts.append(f"<p>{escape(data.publication.verdict)}</p>")
+        if interpolation_png is not None:
+            parts.append(image_tag(interpolation_png, "retrieval quality against the interpolation weight"))
+        parts.append(table_html(interpolation_table(data), ""))
     parts.append("<h2>Base vs tuned</h2>")
     parts.append("<p>Metric values x 100; human queries use the dataset's qrels, synthetic ones the held-out "
                  "passages' own queries.</p>")

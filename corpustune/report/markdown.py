@@ -6,8 +6,15 @@ from __future__ import annotations
 from html import escape
 
 from corpustune.report.schema import ReportData
-from corpustune.report.tables import (Table, examples_table, filters_table, metrics_tables, settings_table,
-                                      timings_table)
+from corpustune.report.tables import (
+    Table,
+    examples_table,
+    filters_table,
+    interpolation_table,
+    metrics_tables,
+    settings_table,
+    timings_table,
+)
 
 
 def md_cell(text: str) -> str:
@@ -25,7 +32,8 @@ def table_md(table: Table, empty: str) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(data: ReportData, metrics_image: str | None, loss_image: str | None) -> str:
+def render_markdown(data: ReportData, metrics_image: str | None, loss_image: str | None,
+                    interpolation_image: str | None = None) -> str:
     """The report as Markdown; image arguments are relative paths of the PNGs (None = none)."""
     parts = [f"# {md_cell(data.title)}: {md_cell(data.dataset)}"]
     if data.model is not None:
@@ -33,6 +41,12 @@ def render_markdown(data: ReportData, metrics_image: str | None, loss_image: str
         origin = f", tuned from `{md_cell(data.model.base_model)}`" if data.model.base_model else ""
         parts.append(f"Saved at `{md_cell(data.model.path)}`{origin}. Load it with sentence-transformers:")
         parts.append(f"```python\n{data.model.load_snippet()}\n```")
+    if data.publication is not None:
+        parts.append("## Published model")
+        parts.append(md_cell(data.publication.verdict))
+        if interpolation_image:
+            parts.append(f"![retrieval quality against the interpolation weight]({interpolation_image})")
+        parts.append(table_md(interpolation_table(data), ""))
     parts.append("## Base vs tuned")
     parts.append("Metric values x 100; human queries use the dataset's qrels, synthetic ones the held-out "
                  "passages' own queries.")

@@ -2,6 +2,7 @@
 
 `loss_figure`: train loss per optimizer step and dev loss per epoch (or step), one line per arm.
 `metrics_figure`: one panel per measure, grouped bars (x = evaluation set, bar = arm), values x100.
+`interpolation_figure`: the deciding measure against the interpolation weight, one line per set.
 Each returns None when there is nothing to draw.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import io
 
-from corpustune.report.schema import ARM_LABELS, ReportData, TrainingCurves
+from corpustune.report.schema import ARM_LABELS, Publication, ReportData, TrainingCurves
 
 _DPI = 100
 
@@ -89,4 +90,25 @@ def metrics_figure(data: ReportData) -> bytes | None:
                  ylabel=f"{measure} x 100" + (f" (axis starts at {low:.0f})" if low > 0 else ""))
         axes.grid(axis="y", alpha=0.3)
     figure.legend(*panels[0].get_legend_handles_labels(), loc="outside upper center", ncols=len(arms), fontsize=8)
+    return _png(figure)
+
+
+def interpolation_figure(publication: Publication | None) -> bytes | None:
+    """8 x 4 inches: measure x100 against a in (1 - a) * base + a * tuned, one line per query set
+    (the deciding set drawn thicker), a dashed line at the published weight."""
+    if publication is None or not publication.curves:
+        return None
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 4), layout="constrained")
+    axes = figure.subplots()
+    for curve in publication.curves:
+        points = sorted(curve.points)
+        axes.plot([a for a, _ in points], [100 * v for _, v in points], marker="o", label=curve.name,
+                  linewidth=2.6 if curve.deciding else 1.0)
+    axes.axvline(publication.weight, linestyle="--", color="grey", linewidth=1)
+    axes.set(title=f"interpolation base -> tuned (published: a = {publication.weight:g})",
+             xlabel="a  (0 = base, 1 = tuned)", ylabel=f"{publication.measure} x 100")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, loc="best")
     return _png(figure)

@@ -1,8 +1,9 @@
 """`ReportData`: everything the run report shows, as plain validated data (JSON in, HTML/MD out).
 
 Metric values are fractions in [0, 1] (ir-measures output); the report prints them x100.
-Arm names: "base" (the untuned student) and "tuned" (the exported model), optionally the
-ablation arms "infonce", "listwise", "combined"; other names are allowed and listed after them.
+Arm names: "base" (the untuned student), "tuned" (the trained student), "published" (what the
+select stage published as RUN/model), optionally the ablation arms "infonce", "listwise",
+"combined"; other names are allowed and listed after them.
 """
 
 from __future__ import annotations
@@ -17,13 +18,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from corpustune.errors import InputError
 
-ARM_ORDER = ("base", "tuned", "infonce", "listwise", "combined")
-ARM_LABELS = {"base": "base", "tuned": "tuned", "infonce": "InfoNCE only", "listwise": "listwise only",
-              "combined": "listwise + InfoNCE"}
+ARM_ORDER = ("base", "tuned", "published", "infonce", "listwise", "combined")
+ARM_LABELS = {"base": "base", "tuned": "tuned", "published": "published", "infonce": "InfoNCE only",
+              "listwise": "listwise only", "combined": "listwise + InfoNCE"}
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PairedValue(_Frozen):
+    """Mean and standard error of a per-query difference (fractions), over n queries."""
+
+    mean: float
+    se: float = Field(ge=0)
+    n: int = Field(ge=1)
 
 
 class EvalSet(_Frozen):
@@ -34,6 +43,8 @@ class EvalSet(_Frozen):
     query_type: str | None = None  # synthetic query type; None = all types / human queries
     num_queries: int = Field(ge=0)
     results: dict[str, dict[str, float]]
+    role: str | None = None  # test, dev (human) or heldout (synthetic)
+    paired: dict[str, dict[str, PairedValue]] = {}  # arm -> measure -> arm minus base, per query
 
     @field_validator("results")
     @classmethod
@@ -116,6 +127,23 @@ class ModelInfo(_Frozen):
         return "\n".join(lines)
 
 
+class InterpolationCurve(_Frozen):
+    """One query set's measure at each interpolation weight a ((1 - a) * base + a * tuned)."""
+
+    name: str
+    deciding: bool = False
+    points: list[tuple[float, float]]  # (a, value in [0, 1])
+
+
+class Publication(_Frozen):
+    """What the select stage published and why."""
+
+    weight: float = Field(ge=0, le=1)
+    verdict: str
+    measure: str
+    curves: list[InterpolationCurve] = []
+
+
 class ReportData(_Frozen):
     """Input of `write_report`; build it from the stages' outputs (see corpustune.report)."""
 
@@ -128,6 +156,7 @@ class ReportData(_Frozen):
     examples: list[QueryExample] = []
     timings: list[StageTiming] = []
     model: ModelInfo | None = None
+    publication: Publication | None = None
     notes: list[str] = []
 
     def arms(self) -> list[str]:

@@ -21,23 +21,45 @@ def _points(value: float | None) -> str:
 
 
 def metrics_tables(data: ReportData) -> dict[str, Table]:
-    """One table per measure. Rows: evaluation sets. Columns: each arm x100, then tuned - base."""
+    """One table per measure. Rows: evaluation sets. Columns: each arm x100, then tuned - base and
+    published - base (paired per query, ± its standard error, x100) where the data has them."""
     arms = data.arms()
-    with_delta = "tuned" in arms and "base" in arms
+    deltas = [arm for arm in ("tuned", "published") if arm in arms and "base" in arms]
     header = ["evaluation", "queries"] + [ARM_LABELS.get(arm, arm) for arm in arms]
-    header += ["tuned - base"] if with_delta else []
+    header += [f"{ARM_LABELS.get(arm, arm)} - base" for arm in deltas]
     tables = {}
     for measure in data.measures():
         rows = []
         for evaluation in data.evaluations:
             values = {arm: evaluation.results.get(arm, {}).get(measure) for arm in arms}
             row = [evaluation.label, str(evaluation.num_queries)] + [_points(values[arm]) for arm in arms]
-            if with_delta:
-                base, tuned = values["base"], values["tuned"]
-                row.append("" if base is None or tuned is None else f"{100 * (tuned - base):+.2f}")
+            for arm in deltas:
+                row.append(_difference(evaluation, arm, measure, values))
             rows.append(row)
         tables[measure] = Table(header, rows, frozenset(range(1, len(header))))
     return tables
+
+
+def _difference(evaluation, arm: str, measure: str, values: dict) -> str:
+    paired = evaluation.paired.get(arm, {}).get(measure)
+    if paired is not None:
+        return f"{100 * paired.mean:+.2f} ± {100 * paired.se:.2f}"
+    base, ours = values["base"], values[arm]
+    return "" if base is None or ours is None else f"{100 * (ours - base):+.2f}"
+
+
+def interpolation_table(data: ReportData) -> Table:
+    """Rows: query sets; columns: the measure x100 at each interpolation weight."""
+    publication = data.publication
+    if publication is None or not publication.curves:
+        return Table(["query set"], [])
+    weights = sorted({a for curve in publication.curves for a, _ in curve.points})
+    rows = []
+    for curve in publication.curves:
+        values = dict(curve.points)
+        rows.append([curve.name + (" (decides)" if curve.deciding else "")]
+                    + [_points(values.get(a)) for a in weights])
+    return Table(["query set"] + [f"a = {a:g}" for a in weights], rows, frozenset(range(1, len(weights) + 1)))
 
 
 def filters_table(data: ReportData) -> Table:

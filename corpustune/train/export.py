@@ -26,8 +26,14 @@ def save_student(model, folder: Path, *, query_prompt: str, passage_prompt: str,
     shutil.rmtree(old, ignore_errors=True)
 
 
+_TRAINED = """Fine-tuned from `{base}` by corpustune on synthetic queries for one document
+collection: listwise distillation (KL from teacher to student over each query's list) plus
+InfoNCE with teacher-based false-negative masking (Tamber et al. 2025, arXiv 2505.19274)."""
+
+
 def model_card(card: dict[str, Any], query_prompt: str, passage_prompt: str) -> str:
-    """A README.md stating how the model was trained and on what."""
+    """A README.md stating how the model was trained and on what (`card["summary"]` replaces the
+    paragraph that says how, for a model that was not simply trained)."""
     settings = json.dumps(card.get("settings", {}), indent=2)
     data = "\n".join(f"| {k} | {v} |" for k, v in card.get("data", {}).items())
     history = "\n".join(
@@ -42,9 +48,7 @@ tags: [sentence-transformers, corpustune, listwise-distillation]
 
 # {card.get("title", "corpustune student")}
 
-Fine-tuned from `{card.get("base_model", "")}` by corpustune on synthetic queries for one document
-collection: listwise distillation (KL from teacher to student over each query's list) plus
-InfoNCE with teacher-based false-negative masking (Tamber et al. 2025, arXiv 2505.19274).
+{card.get("summary", _TRAINED.format(base=card.get("base_model", "")))}
 
 ```python
 from sentence_transformers import SentenceTransformer

@@ -1,0 +1,176 @@
+"""The select stage: interpolate the tuned student with the base, choose on held-out queries, publish.
+
+For each weight a of `select.weights` the model (1 - a) * base + a * tuned is evaluated on every
+query set of the run: the human test split (for the report only; never read by the choice), a
+human dev split when the data folder has one, and the held-out synthetic queries, per type and
+pooled, after dropping those no passage can answer (`answerable`). The weight is chosen on the
+dev split if there is one, else on the pooled held-out queries (`select.choose_weight`), and the
+model that `select.publish` asks for is written to RUN/model with a card that says what it is.
+Everything measured goes to RUN/select/curve.json, per query too, so evaluation and the report
+pair their differences without encoding the corpus again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from corpustune.data.atomic import write_json_atomic
+from corpustune.data.beir import load_split, read_qrels, read_queries
+from corpustune.data.records import Passage
+from corpustune.errors import InputError
+from corpustune.evaluate.answerable import AnswerableReport, answerable_queries
+from corpustune.evaluate.metrics import per_query
+from corpustune.evaluate.retrieval import evaluate_queries
+from corpustune.evaluate.select import Selection, choose_weight
+from corpustune.layout import RunLayout
+from corpustune.train.interpolate import interpolated_model
+
+POOLED = "held-out synthetic"
+
+
+def query_sets(run_dir: Path, passages: dict[str, Passage], config) -> tuple[list[dict[str, Any]], AnswerableReport]:
+    """The evaluation sets of a run and how many held-out queries the answerable test dropped.
+
+    Each set: name, source (human / synthetic), role (test / dev / heldout), query_type, queries, qrels.
+    """
+    data, layout = Path(config.data.path), RunLayout(run_dir)
+    sets = []
+    for split, role in ((config.evaluate.split, "test"), (config.select.dev_split, "dev")):
+        if split is not None and (data / "qrels" / f"{split}.tsv").exists():
+            queries, qrels = load_split(data, split)
+            sets.append({"name": f"{data.name} {split}", "source": "human", "role": role, "query_type": None,
+                         "queries": queries, "qrels": qrels})
+    report = AnswerableReport()
+    held_out = layout.heldout_sets() if config.evaluate.heldout else []
+    if not held_out:
+        return sets, report
+    synthetic = read_queries(layout.queries_file)
+    judged = {q: synthetic[q] for _, path in held_out for q in read_qrels(path)}
+    keep = answerable_queries(judged.values(), passages, prompt_examples(judged.values(), config.generate),
+                              config.select.answerable_min_overlap, report)
+    pooled_qrels = {}
+    for query_type, path in held_out:
+        qrels = {q: judged_passages for q, judged_passages in read_qrels(path).items() if q in keep}
+        pooled_qrels |= qrels
+        if qrels:
+            sets.append({"name": f"held-out {query_type}", "source": "synthetic", "role": "heldout",
+                         "query_type": query_type, "queries": {q: synthetic[q] for q in qrels}, "qrels": qrels})
+    if pooled_qrels:
+        sets.append({"name": POOLED, "source": "synthetic", "role": "heldout", "query_type": None,
+                     "queries": {q: synthetic[q] for q in pooled_qrels}, "qrels": pooled_qrels})
+    return sets, report
+
+
+def prompt_examples(queries, generate_config) -> dict[str, list[str]]:
+    """Query id -> the texts of the few-shot examples its generation prompt showed."""
+    from corpustune.generate.prompts import pick_examples
+    from corpustune.generate.types import load_types
+
+    types = {t.name: t for t in load_types(generate_config.types)}
+    shown = {}
+    for query in queries:
+        query_type = types.get(query.type or "")
+        if query_type is None or query.source_id is None:
+            shown[query.id] = []
+            continue
+        picked = pick_examples(query_type, generate_config.few_shot_count, generate_config.seed, query.source_id)
+        shown[query.id] = [f"{e.passage} {e.query}" for e in picked]
+    return shown
+
+
+def evaluate_grid(passages: Sequence[Passage], base, tuned, weights: Sequence[float], sets: list[dict[str, Any]],
+                  *, settings, depth: int, measures: Sequence[str], cache) -> dict[float, dict[str, dict]]:
+    """weight -> set name -> measure -> query id -> value, one corpus encoding per weight."""
+    from corpustune.retrieve.search import DenseRetriever
+
+    grid = {}
+    for weight in weights:
+        model = base if weight == 0.0 else tuned if weight == 1.0 else interpolated_model(base, tuned, weight)
+        retriever = DenseRetriever(passages, settings, model=model, cache=cache, show_progress=True)
+        grid[weight] = {}
+        for query_set in sets:
+            run = evaluate_queries(retriever, query_set["queries"], query_set["qrels"], depth=depth,
+                                   measures=measures).run
+            grid[weight][query_set["name"]] = per_query(query_set["qrels"], run, measures)
+    return grid
+
+
+def published_weight(selection: Selection, publish: str) -> float:
+    return {"best": selection.weight, "tuned": 1.0, "base": 0.0}[publish]
+
+
+def verdict(selection: Selection, publish: str, decided_on: str) -> str:
+    """One plain sentence on what was published and why."""
+    weight = published_weight(selection, publish)
+    if publish != "best":
+        return f"Published the {publish} model (a = {weight:g}) as configured (select.publish: {publish})."
+    if selection.keeps_base:
+        best = selection.versus_base[selection.best]
+        return (f"The tuned model did not beat the base model on {decided_on}: no interpolation weight improved it "
+                f"by more than the standard error of the difference (best a = {selection.best:g}: {best} nDCG "
+                f"points); published the base model unchanged.")
+    gain = selection.versus_base[weight]
+    return (f"Published the interpolation a = {weight:g} of base and tuned: {gain} points over the base on "
+            f"{decided_on} (the smallest weight within one standard error of the best, a = {selection.best:g}).")
+
+
+def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, Any]:
+    """Evaluate the interpolation grid, choose, write RUN/model and RUN/select/curve.json."""
+    from sentence_transformers import SentenceTransformer
+
+    from corpustune.retrieve.encode import EmbeddingCache, load_encoder
+    from corpustune.retrieve.search import DenseSettings
+    from corpustune.train.export import save_student
+
+    layout, train, select = RunLayout(run_dir), config.train, config.select
+    if select.dev_split is not None and select.dev_split == config.evaluate.split:
+        raise InputError(f"select.dev_split is {select.dev_split!r}, the evaluation split: the weight must never be "
+                         "chosen on test queries; name another split or null")
+    by_id = {p.id: p for p in passages}
+    sets, answerable = query_sets(run_dir, by_id, config)
+    deciding = next((s for s in sets if s["role"] == "dev"), None) or next((s for s in sets if s["name"] == POOLED), None)
+    if deciding is None:
+        raise InputError(f"{run_dir}: no held-out synthetic queries and no dev split to choose the interpolation "
+                         "weight on; generate with generate.heldout_count > 0, or set select.publish: tuned")
+    weights = sorted(set(select.weights) | {0.0, 1.0})
+    tuned_dir = layout.arm_dirs(train.loss, main=True)[1]
+    base = load_encoder(train.model, trust_remote_code=train.trust_remote_code)
+    tuned = SentenceTransformer(str(tuned_dir), trust_remote_code=train.trust_remote_code)
+    settings = DenseSettings(model=train.model, query_prompt=train.query_prompt, passage_prompt=train.passage_prompt,
+                             trust_remote_code=train.trust_remote_code)
+    measures = tuple(dict.fromkeys((select.measure, *config.evaluate.measures)))
+    grid = evaluate_grid(passages, base, tuned, weights, sets, settings=settings, depth=config.evaluate.depth,
+                         measures=measures, cache=EmbeddingCache())
+    order = list(deciding["qrels"])
+    selection = choose_weight({a: np.array([grid[a][deciding["name"]][select.measure][q] for q in order])
+                               for a in weights})
+    weight = published_weight(selection, select.publish)
+    decided_on = f"{deciding['name']} ({len(order)} queries, {select.measure})"
+    sentence = verdict(selection, select.publish, decided_on)
+    model = base if weight == 0.0 else tuned if weight == 1.0 else interpolated_model(base, tuned, weight)
+    card = {
+        "title": "corpustune: base model, unchanged" if weight == 0.0 else f"corpustune student (a = {weight:g})",
+        "summary": f"{sentence} The document side and the query side are one encoder: "
+                   + ("embeddings equal the base model's." if weight == 0.0 else "re-embed the corpus with it."),
+        "base_model": train.model,
+        "data": {"published": sentence, "decided on": decided_on, "tuned model": str(tuned_dir),
+                 **{f"a = {a:g}": f"{100 * selection.means[a]:.2f} ({selection.versus_base[a]} vs base)"
+                    for a in weights}},
+        "settings": select.model_dump(mode="json"),
+    }
+    save_student(model, layout.model_dir, query_prompt=train.query_prompt, passage_prompt=train.passage_prompt,
+                 card=card)
+    curve = {
+        "decided_on": deciding["name"], "measure": select.measure, "publish": select.publish,
+        "published_weight": weight, "verdict": sentence, "selection": selection.to_json(),
+        "answerable": answerable.to_json(),
+        "sets": [{"name": s["name"], "source": s["source"], "role": s["role"], "query_type": s["query_type"],
+                  "num_queries": len(s["qrels"])} for s in sets],
+        "per_query": {str(a): grid[a] for a in weights},
+    }
+    write_json_atomic(layout.select_curve, curve)
+    return curve

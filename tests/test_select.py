@@ -1,0 +1,143 @@
+"""Interpolating the tuned student with the base, choosing the weight on held-out queries, and the
+gate that publishes the base model when tuning made it worse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from corpustune.config import RunConfig
+from corpustune.data.beir import write_qrels, write_queries
+from corpustune.data.records import Passage, Query
+from corpustune.evaluate.answerable import AnswerableReport, answerable_queries
+from corpustune.evaluate.paired import paired_difference
+from corpustune.evaluate.publish import select_run
+from corpustune.evaluate.select import choose_weight
+from corpustune.layout import RunLayout
+from corpustune.train.batching import Example
+from corpustune.train.config import TrainConfig
+from corpustune.train.interpolate import interpolate_state, interpolated_model
+from corpustune.train.trainer import Trainer
+from tests.conftest import TINY_PASSAGES, _vocabulary_texts
+from tests.tiny_models import build_tiny_biencoder
+from tests.train_fixtures import QUERIES, one_thread  # noqa: F401  (fixture used by pytestmark)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_paired_difference_is_the_mean_difference_with_its_standard_error():
+    rng = np.random.default_rng(3)
+    base, ours = rng.random(40), rng.random(40)
+    result = paired_difference(ours, base)
+    assert result.mean == pytest.approx(ours.mean() - base.mean(), abs=1e-12)
+    assert result.se == pytest.approx(stats.sem(ours - base), rel=1e-12)
+    assert result.n == 40 and paired_difference(ours[:1], base[:1]).se == 0.0
+
+
+def test_the_rule_takes_the_smallest_weight_within_one_standard_error_of_the_best():
+    rng = np.random.default_rng(0)
+    base = rng.random(200)
+    gain = np.clip(base + 0.05 + 0.01 * rng.standard_normal(200), 0, 1)
+    # a = 0.5 and a = 1 both gain; 1 is best by a hair, 0.5 is within one standard error of it
+    curve = {0.0: base, 0.5: gain, 1.0: np.clip(gain + 0.0005 * rng.standard_normal(200) + 0.0002, 0, 1)}
+    selection = choose_weight(curve)
+    assert selection.best == 1.0 and selection.weight == 0.5 and not selection.keeps_base
+    # pure noise around the base: no weight beats it by more than its standard error
+    noisy = {0.0: base, 0.5: np.clip(base + 0.05 * rng.standard_normal(200), 0, 1), 1.0: base.copy()}
+    assert choose_weight(noisy).keeps_base
+    # a clear loss: the base is best
+    worse = {0.0: base, 1.0: base - 0.1}
+    assert choose_weight(worse).weight == 0.0 and choose_weight(worse).best == 0.0
+    with pytest.raises(ValueError, match="weight 0"):
+        choose_weight({1.0: base})
+
+
+@pytest.fixture(scope="module")
+def two_students(tmp_path_factory):
+    """Two tiny students of one architecture and vocabulary with different random weights."""
+    folder = tmp_path_factory.mktemp("students")
+    texts = _vocabulary_texts()
+    return build_tiny_biencoder(folder / "a", texts, seed=0), build_tiny_biencoder(folder / "b", texts, seed=1)
+
+
+def test_interpolated_weights_are_the_formula_and_the_ends_are_the_two_models(two_students):
+    from sentence_transformers import SentenceTransformer
+
+    base, tuned = (SentenceTransformer(str(path), device="cpu") for path in two_students)
+    mixed = interpolate_state(base.state_dict(), tuned.state_dict(), 0.3)
+    for name, tensor in tuned.state_dict().items():
+        expected = 0.7 * base.state_dict()[name] + 0.3 * tensor if tensor.is_floating_point() else tensor
+        assert torch.equal(mixed[name], expected), name
+    texts = [p.full_text() for p in TINY_PASSAGES]
+    for weight, model in ((0.0, base), (1.0, tuned)):
+        assert np.array_equal(interpolated_model(base, tuned, weight).encode(texts), model.encode(texts))
+    assert not np.allclose(interpolated_model(base, tuned, 0.5).encode(texts), base.encode(texts))
+    changed = dict(tuned.state_dict())
+    changed.pop(next(iter(changed)))
+    with pytest.raises(Exception, match="different architectures"):
+        interpolate_state(base.state_dict(), changed, 0.5)
+
+
+def test_unanswerable_held_out_queries_are_dropped_and_counted():
+    passages = {"p": Passage("p", "Microfilm preserves newspapers in libraries.", "Microfilming")}
+    queries = [Query("ok", "how do libraries keep newspapers", "question", "p"),
+               Query("none", "principle of non-refoulement", "question", "p"),
+               Query("leak", "eiffel tower grows in summer libraries", "question", "p")]
+    examples = {"leak": ["The Eiffel Tower grows by 15 cm in summer. how tall is the eiffel tower"]}
+    report = AnswerableReport()
+    assert answerable_queries(queries, passages, examples, 1, report) == {"ok"}
+    assert (report.kept, report.no_overlap, report.example_leak) == (1, 1, 1)
+
+
+def run_with_tuned(root: Path, base_path: Path, reverse_teacher: bool) -> tuple[Path, RunConfig]:
+    """A run folder whose held-out set is the tiny queries and whose tuned student was trained on
+    them, with the teacher's scores as given or reversed (the source passage scored lowest)."""
+    run, data = root / "run", root / "corpus.jsonl"
+    data.write_text("".join(json.dumps(p.to_json()) + "\n" for p in TINY_PASSAGES))
+    layout = RunLayout(run)
+    write_queries(layout.queries_file, [Query(q, text, "question", source) for q, text, source in QUERIES])
+    write_qrels(layout.heldout_type_qrels("question"), {q: {source: 1} for q, _, source in QUERIES})
+    ids = [p.id for p in TINY_PASSAGES]
+    examples = []
+    for q, text, source in QUERIES:
+        passage_ids = (source, *[d for d in ids if d != source])
+        scores = tuple(np.linspace(1.0, 0.0, len(passage_ids)))
+        examples.append(Example(q, text, source, passage_ids, scores[::-1] if reverse_teacher else scores))
+    train = TrainConfig(model=str(base_path), loss="listwise", list_size=6, queries_per_step=5, epochs=8,
+                        learning_rate=3e-3, warmup_epochs=0, passage_max_tokens=32, query_max_tokens=16,
+                        teacher_temperature=0.1)
+    work, model_dir = layout.arm_dirs("listwise", main=True)
+    Trainer(train, examples, [], {p.id: p for p in TINY_PASSAGES}, work, model_dir, show_progress=False).train()
+    config = RunConfig.model_validate({"data": {"path": str(data)}, "train": train.model_dump(),
+                                       "generate": {"few_shot_count": 0}})
+    return run, config
+
+
+@pytest.mark.parametrize("reverse_teacher", [True, False], ids=["made-worse", "made-better"])
+def test_the_gate_publishes_the_base_when_tuning_hurt_and_the_tuning_when_it_helped(
+        tmp_path, two_students, reverse_teacher):
+    from sentence_transformers import SentenceTransformer
+
+    base_path = two_students[0]
+    run, config = run_with_tuned(tmp_path, base_path, reverse_teacher)
+    curve = select_run(run, TINY_PASSAGES, config)
+    tuned_vs_base = next(p for p in curve["selection"]["curve"] if p["weight"] == 1.0)["versus_base"]
+    published = SentenceTransformer(str(RunLayout(run).model_dir), device="cpu")
+    base = SentenceTransformer(str(base_path), device="cpu")
+    texts = [p.full_text() for p in TINY_PASSAGES]
+    card = (RunLayout(run).model_dir / "README.md").read_text()
+    if reverse_teacher:
+        assert tuned_vs_base["mean"] + tuned_vs_base["se"] < 0  # the tuning clearly hurt
+        assert curve["published_weight"] == 0.0 and "published the base model unchanged" in curve["verdict"]
+        assert np.array_equal(published.encode(texts), base.encode(texts))
+        assert "base model, unchanged" in card
+    else:
+        assert tuned_vs_base["mean"] - tuned_vs_base["se"] > 0  # the tuning clearly helped
+        assert curve["published_weight"] > 0.0 and "Published the interpolation" in curve["verdict"]
+        assert not np.allclose(published.encode(texts), base.encode(texts))
+    assert curve["decided_on"] == "held-out synthetic" and curve["answerable"]["kept"] == len(QUERIES)
