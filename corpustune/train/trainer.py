@@ -348,7 +348,9 @@ class Trainer:
         if self.context.is_main:
             from sentence_transformers import SentenceTransformer
 
-            best = SentenceTransformer(str(self.out / "best"), device="cpu")
+            best = SentenceTransformer(
+                str(self.out / "best"), device="cpu", trust_remote_code=self.config.trust_remote_code
+            )
             save_student(
                 best, self.model_dir, query_prompt=self.config.query_prompt,
                 passage_prompt=self.config.passage_prompt, card=self._card(),
