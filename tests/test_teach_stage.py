@@ -20,10 +20,10 @@ from corpustune.mine.config import MineConfig
 from corpustune.mine.stage import mine_run
 from corpustune.parallel import Context
 from corpustune.retrieve.search import DenseSettings
+from corpustune.teach import stage
 from corpustune.teach.cache import ScoreCache
 from corpustune.teach.config import ScoreConfig, TeacherSpec
 from corpustune.teach.cross_encoder import CrossEncoderTeacher
-from corpustune.teach import stage
 from corpustune.teach.stage import score_run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from corpustune.train.config import TrainConfig
 from corpustune.parallel import init_distributed, shutdown_distributed
+from corpustune.train.config import TrainConfig
 from corpustune.train.distributed import all_reduce_gradients
 from corpustune.train.trainer import Trainer
 from tests.train_fixtures import head_loss, three_heads, tiny_examples, tiny_passage_map

@@ -65,7 +65,8 @@ def save_checkpoint(root: Path, model, optimizer, scheduler, loop_state: dict[st
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     save_model(model, str(partial / "model.safetensors"))
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, partial / "training_state.pt")
+    state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+    torch.save(state, partial / "training_state.pt")
     write_json_atomic(partial / "rng.json", rng_state())
     write_json_atomic(partial / "loop.json", loop_state)
     shutil.rmtree(final, ignore_errors=True)
