@@ -41,24 +41,43 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
+def auto_is_bf16(device_type: str, *, cuda_bf16_supported: bool, cpu_native_bf16: bool, training: bool) -> bool:
+    """What precision `auto` means on a device of type `device_type`: True for bf16, False for fp32.
+
+    Pure (the caller measures the hardware), so every case is testable on any machine. A CUDA GPU
+    computes in bf16 when it supports it (`torch.cuda.is_bf16_supported()`: Ampere and newer;
+    older GPUs lack bf16 kernels). A CPU runs inference in bf16 when it has native bf16
+    instructions, but trains in fp32 (the meaning `TrainConfig.precision` documents for `auto`).
+    Any other device: fp32.
+    """
+    if device_type == "cuda":
+        return cuda_bf16_supported
+    return device_type == "cpu" and cpu_native_bf16 and not training
+
+
+def use_bf16(precision: Precision, device, *, training: bool = False) -> bool:
+    """Whether to compute in bf16 on `device` (a torch.device or string) of this machine."""
+    import torch
+
+    if precision != "auto":
+        return precision == "bf16"
+    kind = torch.device(device).type
+    return auto_is_bf16(
+        kind,
+        cuda_bf16_supported=kind == "cuda" and torch.cuda.is_bf16_supported(),  # asked only where CUDA is used
+        cpu_native_bf16=kind == "cpu" and cpu_has_native_bf16(),
+        training=training,
+    )
+
+
 def inference_dtype(precision: Precision, device) -> torch.dtype:
     """The dtype to run a model in for inference on `device` (a torch.device or string).
 
-    `auto` is bf16 where the hardware computes it natively (a CUDA GPU with bf16 support, a CPU
-    with bf16 instructions) and fp32 elsewhere.
+    `auto` is bf16 where the hardware computes it natively (see `auto_is_bf16`) and fp32 elsewhere.
     """
     import torch
 
-    if precision == "fp32":
-        return torch.float32
-    if precision == "bf16":
-        return torch.bfloat16
-    kind = torch.device(device).type
-    if kind == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    if kind == "cpu" and cpu_has_native_bf16():
-        return torch.bfloat16
-    return torch.float32
+    return torch.bfloat16 if use_bf16(precision, device) else torch.float32
 
 
 def default_tokens_per_batch(device) -> int:

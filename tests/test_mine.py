@@ -8,9 +8,9 @@ import torch
 
 from corpustune.data.beir import write_qrels, write_queries
 from corpustune.data.records import CandidateList, Query
+from corpustune.mine import stage
 from corpustune.mine.candidates import MineStats, build_lists
 from corpustune.mine.config import MineConfig
-from corpustune.mine import stage
 from corpustune.mine.stage import mine_run
 from corpustune.parallel import Context
 from corpustune.retrieve.search import DenseSettings

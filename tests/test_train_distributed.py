@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from tests.train_fixtures import head_loss, three_heads
+
 WORKER = Path(__file__).with_name("train_worker.py")
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,6 +40,25 @@ def test_two_rank_ddp_equals_one_process(tiny_biencoder_path, tmp_path):
         short = next((k for k in base if name.endswith("." + k)), None)
         moved += short is not None and not torch.equal(base[short], weight)
     assert moved > 10  # the steps really changed the weights that are compared
+
+
+def test_a_parameter_no_rank_uses_keeps_no_gradient_and_is_not_decayed(tmp_path):
+    done = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                 str(WORKER), "heads", str(tmp_path)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = torch.load(tmp_path / "heads.pt")
+    model = three_heads()  # one process: both ranks' losses
+    start = {name: p.detach().clone() for name, p in model.named_parameters()}
+    (head_loss(model, 0) + head_loss(model, 1)).backward()
+    torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=0.5).step()
+    for name, parameter in model.named_parameters():
+        if parameter.grad is None:
+            assert two["grads"][name] is None, name
+        else:
+            torch.testing.assert_close(two["grads"][name], parameter.grad, msg=name)
+        torch.testing.assert_close(two["state"][name], parameter.detach(), msg=name)
+    assert model.unused.weight.grad is None and torch.equal(two["state"]["unused.weight"], start["unused.weight"])
+    assert two["grads"]["first_rank_only.weight"] is not None  # one rank's gradient is kept, not dropped
 
 
 def _final_weights(out: Path) -> dict[str, torch.Tensor]:

@@ -48,3 +48,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def three_heads() -> torch.nn.ModuleDict:
+    """Three linear heads: `shared` is used by every rank, `first_rank_only` by rank 0, `unused` by none."""
+    torch.manual_seed(0)
+    return torch.nn.ModuleDict({name: torch.nn.Linear(3, 2) for name in ("shared", "first_rank_only", "unused")})
+
+
+def head_loss(model: torch.nn.ModuleDict, rank: int) -> torch.Tensor:
+    """Rank `rank`'s share of the loss; the single-process loss is the sum over ranks."""
+    x = torch.full((1, 3), rank + 1.0)  # (1, 3): different data per rank
+    loss = model["shared"](x).sum()
+    if rank == 0:
+        loss = loss + model["first_rank_only"](x).sum()
+    return loss

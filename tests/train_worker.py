@@ -2,6 +2,7 @@
 
 usage: python tests/train_worker.py steps MODEL OUT      (any world size; rank 0 writes OUT/result.pt)
        python tests/train_worker.py run MODEL OUT [KILL_AT_STEP]
+       python tests/train_worker.py heads OUT             (any world size; rank 0 writes OUT/heads.pt)
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
+from corpustune.parallel import init_distributed, shutdown_distributed
 from corpustune.train.config import TrainConfig
-from corpustune.parallel import shutdown_distributed
+from corpustune.train.distributed import all_reduce_gradients
 from corpustune.train.trainer import Trainer
-from tests.train_fixtures import tiny_examples, tiny_passage_map
+from tests.train_fixtures import head_loss, three_heads, tiny_examples, tiny_passage_map
 
 torch.set_num_threads(1)
 
@@ -44,6 +46,19 @@ def two_steps(model: str, out: Path) -> None:
         torch.save({"losses": losses, "state": trainer.model.state_dict()}, out / "result.pt")
 
 
+def heads_step(out: Path) -> None:
+    """One AdamW step (with weight decay) of `three_heads` on each rank's `head_loss`; rank 0 saves
+    the gradients and the updated weights."""
+    context = init_distributed("cpu")
+    model = three_heads()
+    head_loss(model, context.rank).backward()
+    all_reduce_gradients(list(model.parameters()), context)
+    torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=0.5).step()
+    if context.is_main:
+        grads = {name: p.grad for name, p in model.named_parameters()}
+        torch.save({"grads": grads, "state": model.state_dict()}, out / "heads.pt")
+
+
 def full_run(model: str, out: Path, kill_at: int | None) -> None:
     from corpustune.train.batching import split_by_source
 
@@ -59,9 +74,11 @@ def full_run(model: str, out: Path, kill_at: int | None) -> None:
 
 
 if __name__ == "__main__":
-    mode, model_path, out_dir = sys.argv[1], sys.argv[2], Path(sys.argv[3])
-    if mode == "steps":
-        two_steps(model_path, out_dir)
+    mode = sys.argv[1]
+    if mode == "heads":
+        heads_step(Path(sys.argv[2]))
+    elif mode == "steps":
+        two_steps(sys.argv[2], Path(sys.argv[3]))
     else:
-        full_run(model_path, out_dir, int(sys.argv[4]) if len(sys.argv) > 4 else None)
+        full_run(sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else None)
     shutdown_distributed()

@@ -4,12 +4,19 @@ A checkpoint is a folder `checkpoint-<step>` written under a temporary name and 
 complete; the file `latest` (replaced atomically) names the newest one. A run killed at any
 moment therefore resumes from a complete checkpoint, and replays the same data order (which
 depends only on seed and epoch) from the step after it.
+
+Nothing in a checkpoint can run code when it is loaded, so a run folder copied from elsewhere is
+safe to resume: weights are safetensors, the loop position and every RNG state are JSON, and the
+optimizer and scheduler states (tensors, numbers, lists and dicts only) are read with
+`torch.load(weights_only=True)`, which refuses any other pickled object.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,23 +25,34 @@ import numpy as np
 import torch
 
 from corpustune.data.atomic import write_json_atomic, write_text_atomic
+from corpustune.errors import InputError
 
 
 def rng_state() -> dict[str, Any]:
+    """Every RNG's state as plain JSON values (the torch states as lists of their bytes)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
     return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, keys.tolist(), position, has_gauss, cached_gaussian],
+        "torch": torch.get_rng_state().tolist(),
+        "cuda": [s.tolist() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else None,
     }
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
+    """Restore what `rng_state` returned (after a JSON round trip).
+
+    The torch states are rebuilt as CPU byte tensors, the only kind `torch.set_rng_state` and
+    `torch.cuda.set_rng_state_all` accept, whatever device the model is on.
+    """
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, position, has_gauss, cached_gaussian = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), position, has_gauss, cached_gaussian))
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
     if state["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
 def save_checkpoint(root: Path, model, optimizer, scheduler, loop_state: dict[str, Any]) -> Path:
@@ -47,10 +65,9 @@ def save_checkpoint(root: Path, model, optimizer, scheduler, loop_state: dict[st
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     save_model(model, str(partial / "model.safetensors"))
-    torch.save(
-        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
-        partial / "training_state.pt",
-    )
+    state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+    torch.save(state, partial / "training_state.pt")
+    write_json_atomic(partial / "rng.json", rng_state())
     write_json_atomic(partial / "loop.json", loop_state)
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
@@ -70,12 +87,21 @@ def latest_checkpoint(root: Path) -> Path | None:
 
 
 def load_checkpoint(folder: Path, model, optimizer, scheduler, device: torch.device) -> dict[str, Any]:
-    """Restore weights, optimizer, scheduler and RNG; returns the loop state."""
+    """Restore weights, optimizer and scheduler (on `device`) and every RNG; returns the loop state."""
     from safetensors.torch import load_model
 
     load_model(model, str(folder / "model.safetensors"), device=str(device))
-    state = torch.load(folder / "training_state.pt", map_location=device, weights_only=False)
+    path = folder / "training_state.pt"
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:
+        named = re.search(r"GLOBAL (\S+)", str(error))
+        raise InputError(
+            f"{path} holds objects other than tensors and plain values{f' ({named[1]})' if named else ''}, "
+            f"which could run code when loaded, so it is not loaded; restart the run from scratch "
+            f"(`corpustune train --restart`, or delete {path.parent.parent}) if an older corpustune wrote it"
+        ) from None
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    set_rng_state(state["rng"])
+    set_rng_state(json.loads((folder / "rng.json").read_text()))
     return json.loads((folder / "loop.json").read_text())

@@ -57,7 +57,7 @@ class TrainConfig(BaseModel):
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout of every dropout layer (the paper trains with 0).")
     seed: int = 13
     checkpoint_every_steps: int = Field(50, ge=1, description="Write a resumable checkpoint every N steps.")
-    precision: Precision = Field("auto", description="auto = bf16 autocast on GPU, fp32 on CPU.")
+    precision: Precision = Field("auto", description="auto = bf16 autocast on GPUs with bf16 support, fp32 elsewhere.")
     trust_remote_code: bool = False
 
     def loss_weights(self) -> tuple[float, float]:

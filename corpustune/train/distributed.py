@@ -54,14 +54,24 @@ def gather_rows(local: torch.Tensor, context: Context) -> torch.Tensor:
 
 
 def all_reduce_gradients(parameters: list[torch.nn.Parameter], context: Context) -> None:
-    """Sum the gradients of `parameters` over ranks in one flat buffer (missing grads count as 0)."""
+    """Sum the gradients of `parameters` over ranks in one flat buffer, leaving what one process would have.
+
+    A parameter with a gradient on some rank counts 0 on the ranks without one. A parameter that
+    no rank gave a gradient (BERT's pooler, say) keeps `grad = None`, so AdamW skips it, weight
+    decay included, as it does in one process; a zero gradient would have it decayed.
+    """
     if not context.distributed:
         return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
+    has_grad = torch.tensor([p.grad is not None for p in parameters], dtype=torch.int32, device=context.device)
+    dist.all_reduce(has_grad, op=dist.ReduceOp.SUM)  # (n_params,) ranks that have each gradient
+    used = [p for p, count in zip(parameters, has_grad.tolist()) if count > 0]
+    if not used:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in used]
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat, op=dist.ReduceOp.SUM)
     offset = 0
-    for parameter in parameters:
+    for parameter in used:
         size = parameter.numel()
         parameter.grad = flat[offset : offset + size].view_as(parameter).clone()
         offset += size

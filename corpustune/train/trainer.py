@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from corpustune.data.atomic import JsonlAppender, write_json_atomic
 from corpustune.data.records import Passage
+from corpustune.hardware import use_bf16
 from corpustune.models import resolve_model
 from corpustune.train.batching import Example, epoch_steps, make_batch
 from corpustune.train.calibrate import matched_teacher_temperature, mean_softmax_entropy
@@ -136,8 +137,7 @@ class Trainer:
         seed_everything(config.seed)
         self.model = load_student(config, self.context.device)
         self.model.train()
-        cuda = self.context.device.type == "cuda"
-        autocast = torch.bfloat16 if config.precision == "bf16" or (config.precision == "auto" and cuda) else None
+        autocast = torch.bfloat16 if use_bf16(config.precision, self.context.device, training=True) else None
         self.encoder = StepEncoder(self.model, self.context.device, config.chunk_tokens, autocast)
         self.loss_fn: CombinedLoss | None = None  # built by prepare_loss, after a resume restores the state
         self.query_side = TextSide(config.query_prompt, config.query_max_tokens)
@@ -348,7 +348,9 @@ class Trainer:
         if self.context.is_main:
             from sentence_transformers import SentenceTransformer
 
-            best = SentenceTransformer(str(self.out / "best"), device="cpu")
+            best = SentenceTransformer(
+                str(self.out / "best"), device="cpu", trust_remote_code=self.config.trust_remote_code
+            )
             save_student(
                 best, self.model_dir, query_prompt=self.config.query_prompt,
                 passage_prompt=self.config.passage_prompt, card=self._card(),
