@@ -1,4 +1,4 @@
-"""Base vs tuned evaluation of a run: every model is loaded with the student's settings."""
+"""Selection and evaluation of a run: every model is loaded with the student's settings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 from corpustune.config import EvaluateConfig, RunConfig
 from corpustune.data.corpus import CorpusSpec
 from corpustune.evaluate.compare import evaluate_run
-from corpustune.retrieve import search
+from corpustune.evaluate.publish import select_run
+from corpustune.retrieve import encode, search
 from corpustune.train.config import TrainConfig
 
 
@@ -18,7 +19,8 @@ def test_every_arm_loads_with_the_students_trust_remote_code(tmp_path, tiny_pass
     data = tmp_path / "data"
     (data / "qrels").mkdir(parents=True)
     (data / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "coffee and the liver"}) + "\n")
-    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td5\t1\n")
+    for split in ("test", "dev"):
+        (data / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td5\t1\n")
     loaded = []
 
     def spy_loader(name, **options):
@@ -27,6 +29,7 @@ def test_every_arm_loads_with_the_students_trust_remote_code(tmp_path, tiny_pass
         return SentenceTransformer(str(tiny_biencoder_path), device="cpu")
 
     monkeypatch.setattr(search, "load_encoder", spy_loader)
+    monkeypatch.setattr(encode, "load_encoder", spy_loader)
     run = tmp_path / "run"
     config = RunConfig(
         data=CorpusSpec(path=data),
@@ -34,7 +37,8 @@ def test_every_arm_loads_with_the_students_trust_remote_code(tmp_path, tiny_pass
         ablation=("infonce",),
         evaluate=EvaluateConfig(heldout=False),
     )
+    select_run(run, tiny_passages, config)
     results = evaluate_run(run, tiny_passages, config)
-    assert loaded == [(str(tiny_biencoder_path), True), (str(run / "model"), True),
+    assert loaded == [(str(tiny_biencoder_path), True), (str(run / "train" / "combined" / "model"), True),
                       (str(run / "ablation" / "infonce" / "model"), True)]
-    assert set(results["sets"][0]["results"]) == {"base", "tuned", "infonce"}
+    assert set(results["sets"][0]["results"]) == {"base", "tuned", "published", "infonce"}

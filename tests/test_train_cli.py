@@ -57,9 +57,9 @@ def test_train_command_writes_a_loadable_model_with_prompts(tiny_biencoder_path,
     ])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "8 training and 2 dev queries" in result.output  # 10 queries over 6 sources: 1 source to dev
-    model = SentenceTransformer(str(run / "model"), device="cpu")
+    model = SentenceTransformer(str(RunLayout(run).arm_dirs("combined", main=True)[1]), device="cpu")
     assert model.prompts == {"query": "query ", "document": "passage "}
-    card = (run / "model" / "README.md").read_text()
+    card = (RunLayout(run).arm_dirs("combined", main=True)[1] / "README.md").read_text()
     assert "listwise" in card and '"list_size": 3' in card and "training queries | 8" in card
     base = SentenceTransformer(str(tiny_biencoder_path), device="cpu")
     text = ["aspirin heart"]

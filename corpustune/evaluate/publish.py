@@ -120,8 +120,6 @@ def verdict(selection: Selection, publish: str, decided_on: str) -> str:
 
 def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, Any]:
     """Evaluate the interpolation grid, choose, write RUN/model and RUN/select/curve.json."""
-    from sentence_transformers import SentenceTransformer
-
     from corpustune.retrieve.encode import EmbeddingCache, load_encoder
     from corpustune.retrieve.search import DenseSettings
     from corpustune.train.export import save_student
@@ -139,7 +137,7 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, 
     weights = sorted(set(select.weights) | {0.0, 1.0})
     tuned_dir = layout.arm_dirs(train.loss, main=True)[1]
     base = load_encoder(train.model, trust_remote_code=train.trust_remote_code)
-    tuned = SentenceTransformer(str(tuned_dir), trust_remote_code=train.trust_remote_code)
+    tuned = load_encoder(str(tuned_dir), trust_remote_code=train.trust_remote_code)
     settings = DenseSettings(model=train.model, query_prompt=train.query_prompt, passage_prompt=train.passage_prompt,
                              trust_remote_code=train.trust_remote_code)
     measures = tuple(dict.fromkeys((select.measure, *config.evaluate.measures)))
