@@ -29,11 +29,11 @@ from corpustune.data.atomic import JsonlAppender, write_json_atomic
 from corpustune.data.records import Passage
 from corpustune.hardware import use_bf16
 from corpustune.models import resolve_model
+from corpustune.parallel import Context, barrier, init_distributed
 from corpustune.train.batching import Example, epoch_steps, make_batch
 from corpustune.train.calibrate import matched_teacher_temperature, mean_softmax_entropy
 from corpustune.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from corpustune.train.config import TrainConfig
-from corpustune.parallel import Context, barrier, init_distributed
 from corpustune.train.distributed import all_reduce_gradients, sum_over_ranks
 from corpustune.train.export import save_student
 from corpustune.train.gradcache import StepEncoder, StepResult, TextSide, run_step
