@@ -150,3 +150,13 @@ def test_the_gate_publishes_the_base_when_tuning_hurt_and_the_tuning_when_it_hel
         assert curve["published_weight"] > 0.0 and "Published the interpolation" in curve["verdict"]
         assert not np.allclose(published.encode(texts), base.encode(texts))
     assert curve["decided_on"] == "held-out synthetic" and curve["answerable"]["kept"] == len(QUERIES)
+
+
+def test_with_nothing_to_decide_on_the_base_is_published_and_the_run_says_why(tmp_path, weak_student):
+    run, config = run_with_tuned(tmp_path, weak_student, reverse_teacher=False)
+    RunLayout(run).heldout_type_qrels("question").unlink()
+    curve = select_run(run, TINY_PASSAGES, config)
+    assert curve["published_weight"] == 0.0 and curve["selection"] is None
+    assert "No held-out synthetic query" in curve["verdict"] and sorted(curve["per_query"]) == ["0.0", "1.0"]
+    tuned = RunConfig.model_validate(config.model_dump() | {"select": {"publish": "tuned"}})
+    assert select_run(run, TINY_PASSAGES, tuned)["published_weight"] == 1.0

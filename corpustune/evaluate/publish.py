@@ -99,15 +99,21 @@ def evaluate_grid(passages: Sequence[Passage], base, tuned, weights: Sequence[fl
     return grid
 
 
-def published_weight(selection: Selection, publish: str) -> float:
-    return {"best": selection.weight, "tuned": 1.0, "base": 0.0}[publish]
+def published_weight(selection: Selection | None, publish: str) -> float:
+    """The weight `publish` asks for; with nothing to decide on, `best` keeps the base model."""
+    best = 0.0 if selection is None else selection.weight
+    return {"best": best, "tuned": 1.0, "base": 0.0}[publish]
 
 
-def verdict(selection: Selection, publish: str, decided_on: str) -> str:
+def verdict(selection: Selection | None, publish: str, decided_on: str) -> str:
     """One plain sentence on what was published and why."""
     weight = published_weight(selection, publish)
     if publish != "best":
         return f"Published the {publish} model (a = {weight:g}) as configured (select.publish: {publish})."
+    if selection is None:
+        return ("No held-out synthetic query (and no human dev split) was left to tell whether tuning helped; "
+                "published the base model unchanged. Hold out more passages (generate.heldout_count), or set "
+                "select.publish: tuned to publish the tuned model anyway.")
     if selection.keeps_base:
         best = selection.versus_base[selection.best]
         return (f"The tuned model did not beat the base model on {decided_on}: no interpolation weight improved it "
@@ -131,10 +137,8 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, 
     by_id = {p.id: p for p in passages}
     sets, answerable = query_sets(run_dir, by_id, config)
     deciding = next((s for s in sets if s["role"] == "dev"), None) or next((s for s in sets if s["name"] == POOLED), None)
-    if deciding is None:
-        raise InputError(f"{run_dir}: no held-out synthetic queries and no dev split to choose the interpolation "
-                         "weight on; generate with generate.heldout_count > 0, or set select.publish: tuned")
-    weights = sorted(set(select.weights) | {0.0, 1.0})
+    # with nothing to decide on, interior weights would be measured for nothing
+    weights = sorted(set(select.weights) | {0.0, 1.0}) if deciding is not None else [0.0, 1.0]
     tuned_dir = layout.arm_dirs(train.loss, main=True)[1]
     base = load_encoder(train.model, trust_remote_code=train.trust_remote_code)
     tuned = load_encoder(str(tuned_dir), trust_remote_code=train.trust_remote_code)
@@ -143,11 +147,13 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, 
     measures = tuple(dict.fromkeys((select.measure, *config.evaluate.measures)))
     grid = evaluate_grid(passages, base, tuned, weights, sets, settings=settings, depth=config.evaluate.depth,
                          measures=measures, cache=EmbeddingCache())
-    order = list(deciding["qrels"])
-    selection = choose_weight({a: np.array([grid[a][deciding["name"]][select.measure][q] for q in order])
-                               for a in weights})
+    selection, decided_on = None, "nothing"
+    if deciding is not None:
+        order = list(deciding["qrels"])
+        selection = choose_weight({a: np.array([grid[a][deciding["name"]][select.measure][q] for q in order])
+                                   for a in weights})
+        decided_on = f"{deciding['name']} ({len(order)} queries, {select.measure})"
     weight = published_weight(selection, select.publish)
-    decided_on = f"{deciding['name']} ({len(order)} queries, {select.measure})"
     sentence = verdict(selection, select.publish, decided_on)
     model = base if weight == 0.0 else tuned if weight == 1.0 else interpolated_model(base, tuned, weight)
     card = {
@@ -156,15 +162,17 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, 
                    + ("embeddings equal the base model's." if weight == 0.0 else "re-embed the corpus with it."),
         "base_model": train.model,
         "data": {"published": sentence, "decided on": decided_on, "tuned model": str(tuned_dir),
-                 **{f"a = {a:g}": f"{100 * selection.means[a]:.2f} ({selection.versus_base[a]} vs base)"
-                    for a in weights}},
+                 **({} if selection is None else
+                    {f"a = {a:g}": f"{100 * selection.means[a]:.2f} ({selection.versus_base[a]} vs base)"
+                     for a in weights})},
         "settings": select.model_dump(mode="json"),
     }
     save_student(model, layout.model_dir, query_prompt=train.query_prompt, passage_prompt=train.passage_prompt,
                  card=card)
     curve = {
-        "decided_on": deciding["name"], "measure": select.measure, "publish": select.publish,
-        "published_weight": weight, "verdict": sentence, "selection": selection.to_json(),
+        "decided_on": None if deciding is None else deciding["name"], "measure": select.measure,
+        "publish": select.publish, "published_weight": weight, "verdict": sentence,
+        "selection": None if selection is None else selection.to_json(),
         "answerable": answerable.to_json(),
         "sets": [{"name": s["name"], "source": s["source"], "role": s["role"], "query_type": s["query_type"],
                   "num_queries": len(s["qrels"])} for s in sets],
