@@ -28,6 +28,15 @@ from corpustune.retrieve.search import DenseRetriever, DenseSettings
 Values = dict[str, dict[str, float]]  # measure -> query id -> value
 
 
+def set_values(retriever, sets: list[dict[str, Any]], *, depth: int, measures: Sequence[str]) -> dict[str, Values]:
+    """Per-query values of one built retriever on each set: set name -> measure -> query id -> value."""
+    values = {}
+    for query_set in sets:
+        run = evaluate_queries(retriever, query_set["queries"], query_set["qrels"], depth=depth, measures=measures).run
+        values[query_set["name"]] = per_query(query_set["qrels"], run, measures)
+    return values
+
+
 def evaluate_models(
     passages: Sequence[Passage],
     models: dict[str, str],
@@ -51,11 +60,7 @@ def evaluate_models(
             model=model, query_prompt=query_prompt, passage_prompt=passage_prompt, trust_remote_code=trust_remote_code
         )
         retriever = DenseRetriever(passages, settings, cache=cache, show_progress=True)
-        evaluated[label] = {}
-        for query_set in sets:
-            run = evaluate_queries(retriever, query_set["queries"], query_set["qrels"], depth=depth,
-                                   measures=measures).run
-            evaluated[label][query_set["name"]] = per_query(query_set["qrels"], run, measures)
+        evaluated[label] = set_values(retriever, sets, depth=depth, measures=measures)
     return evaluated
 
 

@@ -23,8 +23,6 @@ from corpustune.data.beir import load_split, read_qrels, read_queries
 from corpustune.data.records import Passage
 from corpustune.errors import InputError
 from corpustune.evaluate.answerable import AnswerableReport, answerable_queries
-from corpustune.evaluate.metrics import per_query
-from corpustune.evaluate.retrieval import evaluate_queries
 from corpustune.evaluate.select import Selection, choose_weight
 from corpustune.layout import RunLayout
 from corpustune.train.interpolate import interpolated_model
@@ -85,17 +83,14 @@ def prompt_examples(queries, generate_config) -> dict[str, list[str]]:
 def evaluate_grid(passages: Sequence[Passage], base, tuned, weights: Sequence[float], sets: list[dict[str, Any]],
                   *, settings, depth: int, measures: Sequence[str], cache) -> dict[float, dict[str, dict]]:
     """weight -> set name -> measure -> query id -> value, one corpus encoding per weight."""
+    from corpustune.evaluate.compare import set_values
     from corpustune.retrieve.search import DenseRetriever
 
     grid = {}
     for weight in weights:
         model = base if weight == 0.0 else tuned if weight == 1.0 else interpolated_model(base, tuned, weight)
         retriever = DenseRetriever(passages, settings, model=model, cache=cache, show_progress=True)
-        grid[weight] = {}
-        for query_set in sets:
-            run = evaluate_queries(retriever, query_set["queries"], query_set["qrels"], depth=depth,
-                                   measures=measures).run
-            grid[weight][query_set["name"]] = per_query(query_set["qrels"], run, measures)
+        grid[weight] = set_values(retriever, sets, depth=depth, measures=measures)
     return grid
 
 
