@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+from corpustune.errors import InputError
 from corpustune.retrieve.bm25 import BM25Index
 from corpustune.teach.biencoder import BiEncoderTeacher
 from corpustune.teach.cross_encoder import CrossEncoderTeacher
 from corpustune.teach.factory import parse_teacher
 from corpustune.teach.lexical import BM25Teacher
-from corpustune.errors import InputError
 
 QUERIES = ["what does aspirin do for the heart", "is coffee good for the liver", "how can sleep help memory"]
 

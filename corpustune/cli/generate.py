@@ -10,22 +10,8 @@ from typing import Annotated
 
 import typer
 
-from corpustune.cli.options import (
-    ChunkOverlap,
-    ChunkWords,
-    ConfigFile,
-    Format,
-    IdField,
-    OptionalDataPath,
-    Overrides,
-    Preset,
-    RunFolder,
-    TextField,
-    TitleField,
-    corpus_options,
-    print_table,
-)
-from corpustune.cli.stage import read_stats, run_stage_command, stage_settings
+from corpustune.cli.options import RunFolder, SettingsOptions, print_table, with_settings_options
+from corpustune.cli.stage import read_stats, run_stage_command
 from corpustune.layout import RunLayout
 
 Opt = typer.Option
@@ -43,12 +29,10 @@ def _counts(values: list[str] | None) -> dict[str, int] | None:
     return counts
 
 
+@with_settings_options
 def command(
     out: RunFolder,
-    data: OptionalDataPath = None,
-    preset: Preset = "laptop",
-    config: ConfigFile = None,
-    overrides: Overrides = None,
+    settings: SettingsOptions,
     backend: Annotated[str | None, Opt(help="llamacpp, openai, vllm or transformers.")] = None,
     model: Annotated[str | None, Opt(help="Alias, GGUF/HF path or hub id; for openai the served model name.")] = None,
     types: Annotated[str | None, Opt(help="Comma-separated built-in type names or paths of YAML type files.")] = None,
@@ -63,12 +47,6 @@ def command(
     base_url: Annotated[str | None, Opt(help="openai: server base URL including /v1.")] = None,
     concurrency: Annotated[int | None, Opt(help="openai: requests in flight.")] = None,
     batch_passages: Annotated[int | None, Opt(help="Passages per backend call and log append.")] = None,
-    form: Format = None,
-    id_field: IdField = None,
-    title_field: TitleField = None,
-    text_field: TextField = None,
-    chunk_words: ChunkWords = None,
-    chunk_overlap: ChunkOverlap = None,
 ) -> None:
     """Write synthetic queries (resumable: a re-run skips finished passages). Any other setting:
     --set generate.KEY=VALUE (see `corpustune config`)."""
@@ -81,10 +59,7 @@ def command(
         "generate.backend.base_url": base_url, "generate.backend.max_concurrency": concurrency,
         "generate.batch_passages": batch_passages,
     }
-    settings = stage_settings(data, preset, config, overrides,
-                              shortcuts | corpus_options(form, id_field, title_field, text_field, chunk_words,
-                                                         chunk_overlap))
-    run_stage_command("generate", settings, out)
+    run_stage_command("generate", settings.resolve(shortcuts), out)
     _print_summary(RunLayout(out))
 
 

@@ -5,51 +5,24 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from corpustune.cli.options import (
-    ChunkOverlap,
-    ChunkWords,
-    ConfigFile,
-    Format,
-    IdField,
-    OptionalDataPath,
-    Overrides,
-    Preset,
-    RunFolder,
-    TextField,
-    TitleField,
-    corpus_options,
-    print_table,
-)
+from corpustune.cli.options import RunFolder, SettingsOptions, print_table, with_settings_options
 from corpustune.layout import RunLayout
 
 
-def command(
-    data: OptionalDataPath = None,
-    out: RunFolder = Path("runs/corpustune"),
-    preset: Preset = "laptop",
-    config: ConfigFile = None,
-    overrides: Overrides = None,
-    form: Format = None,
-    id_field: IdField = None,
-    title_field: TitleField = None,
-    text_field: TextField = None,
-    chunk_words: ChunkWords = None,
-    chunk_overlap: ChunkOverlap = None,
-) -> None:
+@with_settings_options
+def command(out: RunFolder = Path("runs/corpustune"), *, settings: SettingsOptions) -> None:
     """Run the whole pipeline; finished stages and finished work inside a stage are skipped."""
-    from corpustune.cli.stage import stage_settings
     from corpustune.data.corpus import ReadReport, read_passages
     from corpustune.pipeline import Pipeline, save_config
     from corpustune.pipeline.stages import build_stages
 
     started = time.perf_counter()
-    settings = stage_settings(data, preset, config, overrides,
-                              corpus_options(form, id_field, title_field, text_field, chunk_words, chunk_overlap))
+    resolved = settings.resolve()
     report = ReadReport()
-    passages = read_passages(settings.data, report)
-    print(f"{settings.data.path}: {report.summary()}")
-    save_config(out, settings)
-    Pipeline(out, build_stages(settings, passages)).run()
+    passages = read_passages(resolved.data, report)
+    print(f"{resolved.data.path}: {report.summary()}")
+    save_config(out, resolved)
+    Pipeline(out, build_stages(resolved, passages)).run()
     _print_summary(out, time.perf_counter() - started)
 
 

@@ -10,33 +10,18 @@ from typing import Annotated
 
 import typer
 
-from corpustune.cli.options import (
-    ChunkOverlap,
-    ChunkWords,
-    ConfigFile,
-    Format,
-    IdField,
-    OptionalDataPath,
-    Overrides,
-    Preset,
-    RunFolder,
-    TextField,
-    TitleField,
-    corpus_options,
-)
-from corpustune.cli.stage import read_stats, run_stage_command, stage_settings
+from corpustune.cli.options import RunFolder, SettingsOptions, with_settings_options
+from corpustune.cli.stage import read_stats, run_stage_command
 from corpustune.layout import RunLayout
 from corpustune.parallel import init_distributed, shutdown_distributed
 
 Opt = typer.Option
 
 
+@with_settings_options
 def command(
     out: RunFolder,
-    data: OptionalDataPath = None,
-    preset: Preset = "laptop",
-    config: ConfigFile = None,
-    overrides: Overrides = None,
+    settings: SettingsOptions,
     teacher: Annotated[
         list[str] | None,
         Opt("--teacher", help="KIND, KIND:MODEL or KIND:MODEL@WEIGHT; kinds cross-encoder, llm, biencoder, bm25. "
@@ -46,36 +31,27 @@ def command(
     positive_filter: Annotated[bool | None, Opt("--positive-filter/--no-positive-filter", help="Keep a query only if the teacher ranks its source first.")] = None,
     top_percentile: Annotated[float | None, Opt(help="Drop queries whose top score is below this percentile of all top scores (negative: off).")] = None,
     chunk_size: Annotated[int | None, Opt(help="Pairs handed to the teacher at once.")] = None,
-    form: Format = None,
-    id_field: IdField = None,
-    title_field: TitleField = None,
-    text_field: TextField = None,
-    chunk_words: ChunkWords = None,
-    chunk_overlap: ChunkOverlap = None,
 ) -> None:
     """Score every candidate list with the teacher(s), apply the paper's filters and normalization;
     writes RUN/scores/ (cached, resumable, shardable: torchrun ... -m corpustune score --out RUN)."""
     from corpustune.teach.factory import parse_teacher
 
-    overrides = list(overrides or [])
+    overrides = []
     teachers = None
     if teacher:
         teachers = [parse_teacher(t).model_dump(exclude_unset=True) for t in teacher]
     if max_length is not None:
         if teachers is None:
             teachers = [t.model_dump(exclude_unset=True)
-                        for t in stage_settings(data, preset, config, overrides, {}).score.teachers]
+                        for t in settings.resolve().score.teachers]
         teachers = [t | {"max_length": max_length} for t in teachers]
     if top_percentile is not None and top_percentile < 0:  # "off" is null in the settings
         overrides.append("score.top_score_percentile=null")
         top_percentile = None
     shortcuts = {"score.teachers": teachers, "score.require_positive_first": positive_filter,
                  "score.top_score_percentile": top_percentile, "score.chunk_size": chunk_size}
-    settings = stage_settings(data, preset, config, overrides,
-                              shortcuts | corpus_options(form, id_field, title_field, text_field, chunk_words,
-                                                         chunk_overlap))
     context = init_distributed()
-    run_stage_command("score", settings, out, context)
+    run_stage_command("score", settings.resolve(shortcuts, overrides), out, context)
     shutdown_distributed()
     if context.is_main:
         layout = RunLayout(out)

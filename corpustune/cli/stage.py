@@ -1,5 +1,5 @@
-"""What every stage command shares: resolve the settings as `corpustune run` does, read the
-corpus, and run that one stage of the pipeline in the run folder."""
+"""What every stage command shares once its settings are resolved (`options.SettingsOptions`, as
+`corpustune run` resolves them): read the corpus and run that one stage of the pipeline."""
 
 from __future__ import annotations
 
@@ -7,15 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from corpustune.config import RunConfig, resolve_config
+from corpustune.config import RunConfig
 from corpustune.parallel import Context
 from corpustune.pipeline.runner import StageOutcome
-
-
-def stage_settings(data: Path | None, preset: str | None, config: Path | None, overrides: list[str] | None,
-                   options: dict[str, Any]) -> RunConfig:
-    """The run settings of a stage command: preset, config file, --set, then its own options."""
-    return resolve_config(data, preset, config, tuple(overrides or ()), options)
 
 
 def run_stage_command(name: str, settings: RunConfig, out: Path, context: Context | None = None, *,

@@ -13,33 +13,18 @@ from typing import Annotated
 
 import typer
 
-from corpustune.cli.options import (
-    ChunkOverlap,
-    ChunkWords,
-    ConfigFile,
-    Format,
-    IdField,
-    OptionalDataPath,
-    Overrides,
-    Preset,
-    RunFolder,
-    TextField,
-    TitleField,
-    corpus_options,
-)
-from corpustune.cli.stage import run_stage_command, stage_settings
+from corpustune.cli.options import RunFolder, SettingsOptions, with_settings_options
+from corpustune.cli.stage import run_stage_command
 from corpustune.errors import InputError
 from corpustune.layout import RunLayout
 
 Opt = typer.Option
 
 
+@with_settings_options
 def command(
     out: RunFolder,
-    data: OptionalDataPath = None,
-    preset: Preset = "laptop",
-    config: ConfigFile = None,
-    overrides: Overrides = None,
+    settings: SettingsOptions,
     loss: Annotated[str | None, Opt(help="listwise, infonce or combined.")] = None,
     model: Annotated[str | None, Opt(help="Student: alias, local folder or hub id.")] = None,
     epochs: Annotated[int | None, Opt(help="Most epochs (early stopping on dev loss).")] = None,
@@ -58,12 +43,6 @@ def command(
     ] = None,
     restart: Annotated[bool, Opt("--restart", help="Discard the stage's checkpoints and train from scratch.")] = False,
     device: Annotated[str | None, Opt(help="cpu or cuda (default: cuda when available).")] = None,
-    form: Format = None,
-    id_field: IdField = None,
-    title_field: TitleField = None,
-    text_field: TextField = None,
-    chunk_words: ChunkWords = None,
-    chunk_overlap: ChunkOverlap = None,
 ) -> None:
     """Listwise distillation + InfoNCE; the best model (by dev loss) is saved to RUN/model. Any other
     setting: --set train.KEY=VALUE (see `corpustune config`)."""
@@ -79,16 +58,14 @@ def command(
         if shortcuts["train.loss"] not in (None, "infonce"):
             raise InputError("human qrels have no teacher scores: use --loss infonce with --human-split")
         shortcuts["train.loss"] = "infonce"
-    settings = stage_settings(data, preset, config, overrides,
-                              shortcuts | corpus_options(form, id_field, title_field, text_field, chunk_words,
-                                                         chunk_overlap))
+    resolved = settings.resolve(shortcuts)
     context = init_distributed(device)
     if human_split is not None:
-        _train_on_human_qrels(settings, out, human_split, context, restart)
+        _train_on_human_qrels(resolved, out, human_split, context, restart)
     else:
-        outcome = run_stage_command("train", settings, out, context, fresh=restart)
+        outcome = run_stage_command("train", resolved, out, context, fresh=restart)
         if context.is_main and outcome is not None:
-            work, model_dir = RunLayout(out).arm_dirs(settings.train.loss, main=True)
+            work, model_dir = RunLayout(out).arm_dirs(resolved.train.loss, main=True)
             print(f"wrote {model_dir} (load with SentenceTransformer(path); `corpustune run` then chooses what to "
                   f"publish as {RunLayout(out).model_dir}); log {work / 'log.jsonl'}")
     shutdown_distributed()

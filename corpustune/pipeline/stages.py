@@ -22,9 +22,6 @@ from corpustune.pipeline.fingerprint import hash_path
 from corpustune.pipeline.runner import Stage, StageResult
 from corpustune.retrieve.encode import EmbeddingCache
 
-STAGE_COMMANDS = ("generate", "mine", "score", "train")
-"""Stages that have a command of their own."""
-
 
 def human_split_hashes(config: RunConfig) -> dict[str, str]:
     """Hashes of the human queries and qrels that selection and evaluation read (the test and
