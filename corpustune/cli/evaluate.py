@@ -9,17 +9,7 @@ from typing import Annotated
 
 import typer
 
-from corpustune.cli.options import (
-    ChunkOverlap,
-    ChunkWords,
-    DataPath,
-    Format,
-    IdField,
-    TextField,
-    TitleField,
-    corpus_spec,
-    print_table,
-)
+from corpustune.cli.options import CorpusOptions, DataPath, print_table, with_corpus_options
 from corpustune.data.atomic import write_json_atomic
 from corpustune.data.beir import load_split
 from corpustune.data.corpus import ReadReport, read_passages
@@ -29,6 +19,7 @@ from corpustune.retrieve.encode import EmbeddingCache
 from corpustune.retrieve.search import DenseSettings, RetrieverSettings
 
 
+@with_corpus_options
 def command(
     data: DataPath,
     model: Annotated[str, typer.Option(help="Alias, local path or hub id of a sentence-transformers model.")] = "minilm",
@@ -43,12 +34,8 @@ def command(
     ] = False,
     out: Annotated[Path | None, typer.Option(help="JSON file for the metrics (default corpustune-eval/<name>.json).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write cached passage embeddings.")] = False,
-    form: Format = None,
-    id_field: IdField = None,
-    title_field: TitleField = None,
-    text_field: TextField = None,
-    chunk_words: ChunkWords = None,
-    chunk_overlap: ChunkOverlap = None,
+    *,
+    corpus: CorpusOptions,
 ) -> None:
     """Retrieve with a model and print nDCG@10, Recall@100 and MRR@10; writes JSON and a TREC run."""
     if retriever not in ("dense", "bm25", "hybrid"):
@@ -62,8 +49,7 @@ def command(
     )
     started = time.perf_counter()
     report = ReadReport()
-    passages = read_passages(corpus_spec(data, form, id_field, title_field, text_field, chunk_words, chunk_overlap),
-                             report)
+    passages = read_passages(corpus.spec(data), report)
     queries, qrels = load_split(data, split)
     print(f"{data}: {report.summary()}; {len(qrels):,} {split} queries with qrels")
     evaluation = evaluate_retriever(

@@ -8,27 +8,14 @@ from typing import Annotated
 
 import typer
 
-from corpustune.cli.options import (
-    ChunkOverlap,
-    ChunkWords,
-    Format,
-    IdField,
-    TextField,
-    TitleField,
-    corpus_spec,
-    print_table,
-)
+from corpustune.cli.options import CorpusOptions, print_table, with_corpus_options
 from corpustune.data.inspect import inspect_corpus
 
 
+@with_corpus_options
 def command(
     path: Annotated[Path, typer.Argument(help="Corpus file or folder.")],
-    form: Format = None,
-    id_field: IdField = None,
-    title_field: TitleField = None,
-    text_field: TextField = None,
-    chunk_words: ChunkWords = None,
-    chunk_overlap: ChunkOverlap = None,
+    corpus: CorpusOptions,
     tokenizer: Annotated[
         str | None, typer.Option(help="Model whose tokenizer counts tokens (alias, path or hub id); 'none' to skip.")
     ] = "minilm",
@@ -42,7 +29,7 @@ def command(
         from corpustune.models import resolve_model
 
         loaded = AutoTokenizer.from_pretrained(resolve_model(tokenizer))
-    summary = inspect_corpus(corpus_spec(path, form, id_field, title_field, text_field, chunk_words, chunk_overlap), loaded)
+    summary = inspect_corpus(corpus.spec(path), loaded)
     if as_json:
         print(json.dumps(summary, indent=2))
         return

@@ -39,38 +39,20 @@ ChunkWords = Annotated[int | None, typer.Option("--chunk-words", help="Text fold
 ChunkOverlap = Annotated[int | None, typer.Option("--chunk-overlap", help="Text folders: words shared by consecutive passages (default 40).")]
 
 
-def corpus_options(form: str | None, id_field: str | None, title_field: str | None, text_field: str | None,
-                   chunk_words: int | None, chunk_overlap: int | None) -> dict[str, Any]:
-    """The corpus options of a command as dotted setting paths (None: not given)."""
-    return {"data.format": form, "data.id_field": id_field, "data.title_field": title_field,
-            "data.text_field": text_field, "data.chunk_words": chunk_words, "data.chunk_overlap": chunk_overlap}
-
-
-def corpus_spec(path: Path, form: str | None = None, id_field: str | None = None, title_field: str | None = None,
-                text_field: str | None = None, chunk_words: int | None = None,
-                chunk_overlap: int | None = None) -> CorpusSpec:
-    """A CorpusSpec from command options, given ones only (commands without a run config)."""
-    given = corpus_options(form, id_field, title_field, text_field, chunk_words, chunk_overlap)
-    return CorpusSpec(path=path, **{k.removeprefix("data."): v for k, v in given.items() if v is not None})
-
-
-_SETTINGS_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default)
+_CORPUS_OPTIONS: dict[str, tuple[Any, Any]] = {  # parameter -> (annotation, default); the setting is data.<field>
+    "form": (Format, None), "id_field": (IdField, None), "title_field": (TitleField, None),
+    "text_field": (TextField, None), "chunk_words": (ChunkWords, None), "chunk_overlap": (ChunkOverlap, None),
+}
+_SETTINGS_OPTIONS: dict[str, tuple[Any, Any]] = {
     "data": (OptionalDataPath, None), "preset": (Preset, "laptop"), "config": (ConfigFile, None),
-    "overrides": (Overrides, None), "form": (Format, None), "id_field": (IdField, None),
-    "title_field": (TitleField, None), "text_field": (TextField, None), "chunk_words": (ChunkWords, None),
-    "chunk_overlap": (ChunkOverlap, None),
+    "overrides": (Overrides, None),
 }
 
 
 @dataclass(frozen=True)
-class SettingsOptions:
-    """What `run` and every stage command take to resolve the run's settings: the corpus and how to
-    read it, a preset, a config file and --set overrides."""
+class CorpusOptions:
+    """How to read the corpus, as given on the command line (None: not given)."""
 
-    data: Path | None = None
-    preset: str | None = "laptop"
-    config: Path | None = None
-    overrides: list[str] | None = None
     form: str | None = None
     id_field: str | None = None
     title_field: str | None = None
@@ -78,33 +60,68 @@ class SettingsOptions:
     chunk_words: int | None = None
     chunk_overlap: int | None = None
 
+    def settings(self) -> dict[str, Any]:
+        """As dotted setting paths, e.g. {"data.format": "jsonl", ...}."""
+        return {f"data.{'format' if name == 'form' else name}": getattr(self, name) for name in _CORPUS_OPTIONS}
+
+    def spec(self, path: Path) -> CorpusSpec:
+        """A CorpusSpec of `path` with the given options (commands without a run config)."""
+        given = {k.removeprefix("data."): v for k, v in self.settings().items() if v is not None}
+        return CorpusSpec(path=path, **given)
+
+
+@dataclass(frozen=True)
+class SettingsOptions:
+    """What `run` and every stage command take to resolve the run's settings: the corpus and how to
+    read it, a preset, a config file and --set overrides."""
+
+    corpus: CorpusOptions
+    data: Path | None = None
+    preset: str | None = "laptop"
+    config: Path | None = None
+    overrides: list[str] | None = None
+
     def resolve(self, shortcuts: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()):
         """The RunConfig: preset, config file, --set (then `overrides`), then the command's own
         options `shortcuts` (dotted setting path -> value, None: not given) and the corpus options."""
         from corpustune.config import resolve_config
 
-        given = dict(shortcuts or {}) | corpus_options(self.form, self.id_field, self.title_field, self.text_field,
-                                                       self.chunk_words, self.chunk_overlap)
+        given = dict(shortcuts or {}) | self.corpus.settings()
         return resolve_config(self.data, self.preset, self.config, (*(self.overrides or ()), *overrides), given)
 
 
-def with_settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a typer command the options of `SettingsOptions`, declared once here; the command
-    receives them as its parameter `settings` (which typer does not see)."""
-    signature = inspect.signature(command)
-    hints = typing.get_type_hints(command, include_extras=True)
-    own = [p.replace(annotation=hints[p.name]) for p in signature.parameters.values() if p.name != "settings"]
-    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-              for name, (annotation, default) in _SETTINGS_OPTIONS.items()]
+def _with_options(options: dict[str, tuple[Any, Any]], parameter: str,
+                  build: Callable[[dict[str, Any]], Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator that gives a typer command the `options` (declared once, here) and hands their
+    values to the command as one object, `build(values)`, in its parameter `parameter` (which
+    typer does not see)."""
 
-    @functools.wraps(command)
-    def with_settings(**values: Any) -> Any:
-        settings = SettingsOptions(**{name: values.pop(name) for name in _SETTINGS_OPTIONS})
-        return command(settings=settings, **values)
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(command)
+        hints = typing.get_type_hints(command, include_extras=True)
+        own = [p.replace(annotation=hints[p.name]) for p in signature.parameters.values() if p.name != parameter]
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+                 for name, (annotation, default) in options.items()]
 
-    with_settings.__signature__ = signature.replace(parameters=own + shared)  # type: ignore[attr-defined]
-    with_settings.__annotations__ = {p.name: p.annotation for p in own + shared}
-    return with_settings
+        @functools.wraps(command)
+        def with_options(**values: Any) -> Any:
+            return command(**{parameter: build({name: values.pop(name) for name in options})}, **values)
+
+        with_options.__signature__ = signature.replace(parameters=own + added)  # type: ignore[attr-defined]
+        with_options.__annotations__ = {p.name: p.annotation for p in own + added}
+        return with_options
+
+    return decorate
+
+
+with_corpus_options = _with_options(_CORPUS_OPTIONS, "corpus", lambda values: CorpusOptions(**values))
+"""Give a command the corpus options (`CorpusOptions`, parameter `corpus`)."""
+
+with_settings_options = _with_options(
+    _SETTINGS_OPTIONS | _CORPUS_OPTIONS, "settings",
+    lambda values: SettingsOptions(CorpusOptions(**{name: values.pop(name) for name in _CORPUS_OPTIONS}), **values),
+)
+"""Give a command the settings options of `run` (`SettingsOptions`, parameter `settings`)."""
 
 
 def print_table(header: list[str], rows: list[list[str]]) -> None:
@@ -129,7 +146,7 @@ def _is_number(cell) -> bool:
 
 
 __all__ = [
-    "ChunkOverlap", "ChunkWords", "ConfigFile", "CorpusFormat", "DataPath", "Format", "IdField", "OptionalDataPath",
-    "Overrides", "Preset", "RunFolder", "SettingsOptions", "TextField", "TitleField", "corpus_options", "corpus_spec",
-    "print_table", "with_settings_options",
+    "ChunkOverlap", "ChunkWords", "ConfigFile", "CorpusFormat", "CorpusOptions", "DataPath", "Format", "IdField",
+    "OptionalDataPath", "Overrides", "Preset", "RunFolder", "SettingsOptions", "TextField", "TitleField",
+    "print_table", "with_corpus_options", "with_settings_options",
 ]
