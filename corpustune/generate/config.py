@@ -80,7 +80,8 @@ class GenerateConfig(BaseModel):
     min_passage_chars: int = Field(10, ge=0)
     """Passages shorter than this (title + text, characters) are skipped and counted."""
     heldout_count: int = Field(100, ge=0)
-    """Passages held out from training; their queries form a synthetic test set per type."""
+    """Passages held out from training (at most `heldout_max_fraction` of the sample); their queries
+    form a synthetic test set per type and decide what the select stage publishes."""
     heldout_max_fraction: float = Field(0.2, ge=0.0, le=1.0)
     """Held-out passages never exceed this fraction of the sample (small corpora)."""
     batch_passages: int | None = Field(None, ge=1)

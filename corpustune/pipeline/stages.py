@@ -52,7 +52,8 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
         from corpustune.generate.runner import run_generation
 
         result = run_generation(passages, settings, run_dir)
-        counts = {"generated_calls": result.generated_calls, "reused_records": result.reused_records}
+        counts = {"generated_calls": result.generated_calls, "reused_records": result.reused_records,
+                  "heldout_passages": result.stats["passages"]["heldout"]}
         layout = RunLayout(run_dir)
         return StageResult([layout.relative(p) for p in (layout.queries_file, layout.qrels_dir, layout.query_stats)],
                            counts)
