@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -20,14 +21,15 @@ def _run(args: list[str], timeout: int = 240) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def test_two_rank_ddp_equals_one_process(tiny_biencoder_path, tmp_path):
+@pytest.mark.parametrize("tune", ["both", "query"])
+def test_two_rank_ddp_equals_one_process(tiny_biencoder_path, tmp_path, tune):
     single, double = tmp_path / "single", tmp_path / "double"
     single.mkdir()
     double.mkdir()
-    done = _run([sys.executable, str(WORKER), "steps", str(tiny_biencoder_path), str(single)])
+    done = _run([sys.executable, str(WORKER), "steps", str(tiny_biencoder_path), str(single), tune])
     assert done.returncode == 0, done.stderr[-3000:]
     done = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                 str(WORKER), "steps", str(tiny_biencoder_path), str(double)])
+                 str(WORKER), "steps", str(tiny_biencoder_path), str(double), tune])
     assert done.returncode == 0, done.stderr[-3000:]
     one, two = torch.load(single / "result.pt"), torch.load(double / "result.pt")
     assert one["losses"][0] > 0

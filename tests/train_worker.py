@@ -1,6 +1,6 @@
 """Training runs launched as separate processes by the tests (torchrun ranks, killed runs).
 
-usage: python tests/train_worker.py steps MODEL OUT      (any world size; rank 0 writes OUT/result.pt)
+usage: python tests/train_worker.py steps MODEL OUT [TUNE] (any world size; rank 0 writes OUT/result.pt)
        python tests/train_worker.py run MODEL OUT [KILL_AT_STEP]
        python tests/train_worker.py heads OUT             (any world size; rank 0 writes OUT/heads.pt)
 """
@@ -25,9 +25,9 @@ from tests.train_fixtures import head_loss, three_heads, tiny_examples, tiny_pas
 torch.set_num_threads(1)
 
 
-def steps_config(model: str) -> TrainConfig:
+def steps_config(model: str, tune: str = "both") -> TrainConfig:
     # 5 queries per step: uneven shares over 2 ranks; a small chunk budget: gradient caching on
-    return TrainConfig(model=model, queries_per_step=5, chunk_tokens=40, epochs=1, mask_fraction=0.3,
+    return TrainConfig(model=model, tune=tune, queries_per_step=5, chunk_tokens=40, epochs=1, mask_fraction=0.3,
                        teacher_temperature="auto", query_max_tokens=16, passage_max_tokens=24, learning_rate=1e-3)
 
 
@@ -37,10 +37,10 @@ def run_config(model: str) -> TrainConfig:
                        patience=5, query_max_tokens=16, passage_max_tokens=24, learning_rate=1e-3, seed=7)
 
 
-def two_steps(model: str, out: Path) -> None:
+def two_steps(model: str, out: Path, tune: str) -> None:
     """Two optimizer steps on fixed batches; rank 0 saves losses and the updated weights."""
     examples = tiny_examples()
-    trainer = Trainer(steps_config(model), examples, [], tiny_passage_map(), out / "train", show_progress=False)
+    trainer = Trainer(steps_config(model, tune), examples, [], tiny_passage_map(), out / "train", show_progress=False)
     losses = [trainer.step(examples[:5]).loss, trainer.step(examples[5:]).loss]
     if trainer.context.is_main:
         torch.save({"losses": losses, "state": trainer.model.state_dict()}, out / "result.pt")
@@ -78,7 +78,7 @@ if __name__ == "__main__":
     if mode == "heads":
         heads_step(Path(sys.argv[2]))
     elif mode == "steps":
-        two_steps(sys.argv[2], Path(sys.argv[3]))
+        two_steps(sys.argv[2], Path(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "both")
     else:
         full_run(sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else None)
     shutdown_distributed()

@@ -45,5 +45,8 @@ def _print_summary(out: Path, seconds: float) -> None:
                             + [f"{100 * evaluated['results'][arm][measure]:.2f}" for arm in arms] + [difference])
         print_table(["query set", "queries", "measure"] + arms + ["published - base"], rows)
         print(results.get("verdict", ""))
+        curve = json.loads(layout.select_curve.read_text()) if layout.select_curve.exists() else {}
+        if curve.get("index_unchanged") and curve.get("published_weight"):
+            print("index unchanged: documents are encoded by the base model, bit for bit (no re-embedding)")
     print(f"finished in {seconds / 60:.1f} min; report: {layout.report_html}")
     print(f"published model: {layout.model_dir}  (load it with SentenceTransformer(\"{layout.model_dir}\"))")

@@ -25,6 +25,7 @@ from corpustune.errors import InputError
 from corpustune.evaluate.answerable import AnswerableReport, answerable_queries
 from corpustune.evaluate.select import Selection, choose_weight
 from corpustune.layout import RunLayout
+from corpustune.models.routed import is_routed
 from corpustune.train.interpolate import interpolated_model
 
 POOLED = "held-out synthetic"
@@ -94,6 +95,16 @@ def evaluate_grid(passages: Sequence[Passage], base, tuned, weights: Sequence[fl
     return grid
 
 
+def index_sentence(weight: float, query_tuned: bool) -> str:
+    """What the published model means for an index built with the base model."""
+    if weight == 0.0:
+        return "Its embeddings equal the base model's: an index built with the base model stays valid."
+    if query_tuned:
+        return ("Queries go through the tuned query encoder (`encode_query`) and documents through the base model, "
+                "bit for bit (`encode_document`): an index built with the base model stays valid.")
+    return "Queries and documents share the tuned encoder: re-embed the corpus with it."
+
+
 def published_weight(selection: Selection | None, publish: str) -> float:
     """The weight `publish` asks for; with nothing to decide on, `best` keeps the base model."""
     best = 0.0 if selection is None else selection.weight
@@ -153,8 +164,7 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, 
     model = base if weight == 0.0 else tuned if weight == 1.0 else interpolated_model(base, tuned, weight)
     card = {
         "title": "corpustune: base model, unchanged" if weight == 0.0 else f"corpustune student (a = {weight:g})",
-        "summary": f"{sentence} The document side and the query side are one encoder: "
-                   + ("embeddings equal the base model's." if weight == 0.0 else "re-embed the corpus with it."),
+        "summary": f"{sentence} {index_sentence(weight, is_routed(tuned))}",
         "base_model": train.model,
         "data": {"published": sentence, "decided on": decided_on, "tuned model": str(tuned_dir),
                  **({} if selection is None else
@@ -167,6 +177,7 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, 
     curve = {
         "decided_on": None if deciding is None else deciding["name"], "measure": select.measure,
         "publish": select.publish, "published_weight": weight, "verdict": sentence,
+        "index_unchanged": weight == 0.0 or is_routed(tuned),
         "selection": None if selection is None else selection.to_json(),
         "answerable": answerable.to_json(),
         "sets": [{"name": s["name"], "source": s["source"], "role": s["role"], "query_type": s["query_type"],

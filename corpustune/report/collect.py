@@ -113,6 +113,9 @@ def collect_report_data(run_dir: Path, config, passages: dict[str, Any] | None =
     ]
     publication = _publication(run_dir)
     notes = [publication.verdict] if publication is not None else []
+    if publication is not None and publication.index_unchanged:
+        notes.append("index unchanged: the published model encodes documents exactly as the base model does, "
+                     "so an index built with the base model stays valid")
     answerable = results.get("answerable")
     if answerable:
         dropped = answerable["dropped_no_overlap"] + answerable["dropped_example_leak"]
@@ -126,6 +129,7 @@ def collect_report_data(run_dir: Path, config, passages: dict[str, Any] | None =
         "teacher": " + ".join(f"{t.kind}:{t.model or ''}".rstrip(":") for t in config.score.teachers),
         "student": config.train.model,
         "loss": config.train.loss,
+        "tuned side": "queries only (index unchanged)" if config.train.tune == "query" else "queries and documents",
         "list size": str(config.train.list_size),
     }
     return ReportData(
@@ -156,4 +160,5 @@ def _publication(run_dir: Path) -> Publication | None:
             points.append((float(weight), sum(values.values()) / len(values)))
         curves.append(InterpolationCurve(name=query_set["name"], deciding=query_set["name"] == curve["decided_on"],
                                          points=sorted(points)))
-    return Publication(weight=curve["published_weight"], verdict=curve["verdict"], measure=measure, curves=curves)
+    return Publication(weight=curve["published_weight"], verdict=curve["verdict"], measure=measure, curves=curves,
+                       index_unchanged=curve.get("index_unchanged", False))

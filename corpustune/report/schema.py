@@ -142,6 +142,7 @@ class Publication(_Frozen):
     verdict: str
     measure: str
     curves: list[InterpolationCurve] = []
+    index_unchanged: bool = False  # documents encode as with the base model: no re-embedding
 
 
 class ReportData(_Frozen):

@@ -85,12 +85,22 @@ def encode(
     return embeddings[inverse]
 
 
+def tokenizer_fingerprint(tokenizer) -> str:
+    """What the tokenizer does: a fast tokenizer's whole serialized pipeline (vocabulary,
+    normalizer, special tokens), so the same tokenizer saved in another folder (the document route
+    of a query-tuned model) has the same fingerprint; a slow one's name or path."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return hashlib.sha256(backend.to_str().encode()).hexdigest()
+    return str(tokenizer.init_kwargs.get("name_or_path", ""))
+
+
 def model_fingerprint(model) -> str:
-    """sha256 over the model's weights, architecture and tokenizer settings: two models with the
-    same fingerprint embed identically."""
+    """sha256 over the model's weights, architecture and tokenizer: two models with the same
+    fingerprint embed identically, wherever they were loaded from."""
     digest = hashlib.sha256(repr(model).encode())
     digest.update(str(model.max_seq_length).encode())
-    digest.update(str(model.tokenizer.init_kwargs.get("name_or_path", "")).encode())
+    digest.update(tokenizer_fingerprint(model.tokenizer).encode())
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())

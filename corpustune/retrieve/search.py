@@ -8,6 +8,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from corpustune.data.records import Passage
+from corpustune.models.routed import route
 from corpustune.retrieve import Run
 from corpustune.retrieve.bm25 import BM25Index
 from corpustune.retrieve.dense import exact_top_k, faiss_top_k, to_run
@@ -68,6 +69,8 @@ class DenseRetriever:
             settings.model, device=device, max_seq_length=settings.max_seq_length,
             trust_remote_code=settings.trust_remote_code,
         )
+        # a query-tuned model (train.tune: query) encodes documents with the untouched base model
+        self.query_model, self.document_model = route(self.model, "query"), route(self.model, "document")
         self.passage_ids = [p.id for p in passages]
         texts = [p.full_text() for p in passages]
         options = dict(
@@ -76,12 +79,13 @@ class DenseRetriever:
             show_progress=show_progress,
             description="encoding passages",
         )
-        self.passage_embeddings = (cache.encode(self.model, texts, **options) if cache else encode(self.model, texts, **options))
+        self.passage_embeddings = (cache.encode(self.document_model, texts, **options) if cache
+                                   else encode(self.document_model, texts, **options))
         self._show_progress = show_progress
 
     def encode_queries(self, query_texts: Sequence[str]):
         return encode(
-            self.model,
+            self.query_model,
             query_texts,
             prompt=self.settings.query_prompt,
             tokens_per_batch=self.settings.tokens_per_batch,

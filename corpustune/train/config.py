@@ -18,6 +18,12 @@ class TrainConfig(BaseModel):
 
     model: str = Field("minilm", description="Student: packaged alias, local sentence-transformers folder or hub id.")
     loss: LossArm = Field("combined", description="Ablation arm: listwise only, InfoNCE only, or both.")
+    tune: Literal["both", "query"] = Field(
+        "both",
+        description="both: one tuned encoder for queries and passages (the paper); query: only the query encoder is "
+        "trained, against the base model's passage embeddings, and the saved model encodes documents with the base "
+        "model bit for bit, so an existing index stays valid.",
+    )
     student_temperature: float = Field(0.05, gt=0, description="tau_S: softmax temperature of student cosines (listwise).")
     teacher_temperature: Annotated[float, Field(gt=0)] | Literal["auto"] = Field(
         0.3,

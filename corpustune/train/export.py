@@ -53,8 +53,8 @@ tags: [sentence-transformers, corpustune, listwise-distillation]
 ```python
 from sentence_transformers import SentenceTransformer
 model = SentenceTransformer("path/to/this/folder")
-queries = model.encode(["..."], prompt_name="query")        # prompt {query_prompt!r}
-passages = model.encode(["..."], prompt_name="document")   # prompt {passage_prompt!r}
+queries = model.encode_query(["..."])        # prompt {query_prompt!r}
+passages = model.encode_document(["..."])    # prompt {passage_prompt!r}
 ```
 
 ## Training data

@@ -130,31 +130,42 @@ def run_step(
     *,
     train: bool = True,
     grad_cache: bool | None = None,
+    fixed_passages: torch.Tensor | None = None,
 ) -> StepResult:
     """Loss of `batch` (this rank's share of queries and distinct passages); with `train`, the
     parameter gradients of the global loss are accumulated into `.grad` (not yet summed over ranks).
 
     grad_cache: True/False forces the path; None caches only when a side needs several chunks.
+    fixed_passages: (P, d) embeddings of `batch.passage_ids`, for query-side tuning: no passage is
+    encoded and no gradient flows to the passage side (every rank holds all P rows).
     """
     context = context or Context()
     queries = shard(batch.num_queries, context.rank, context.world_size)
-    passages = shard(len(batch.passage_ids), context.rank, context.world_size)
     query_texts = batch.query_texts[queries]
-    texts = [passage_texts[p] for p in batch.passage_ids[passages]]
     query_chunks = encoder.chunks(query_texts, query_side)
-    passage_chunks = encoder.chunks(texts, passage_side)
+    if fixed_passages is None:
+        passages = shard(len(batch.passage_ids), context.rank, context.world_size)
+        texts = [passage_texts[p] for p in batch.passage_ids[passages]]
+        passage_chunks = encoder.chunks(texts, passage_side)
+    else:
+        texts, passage_chunks = [], []
     if grad_cache is None:
         grad_cache = len(query_chunks) > 1 or len(passage_chunks) > 1
     grad_cache = grad_cache and train
     device = encoder.device
     with torch.set_grad_enabled(train and not grad_cache):
         query_embeddings, query_states = encoder.embed(query_texts, query_chunks, query_side)  # (Q_local, d)
-        passage_embeddings, passage_states = encoder.embed(texts, passage_chunks, passage_side)  # (P_local, d)
+        if fixed_passages is None:
+            passage_embeddings, passage_states = encoder.embed(texts, passage_chunks, passage_side)  # (P_local, d)
     if grad_cache:
         query_embeddings = query_embeddings.detach().requires_grad_()
-        passage_embeddings = passage_embeddings.detach().requires_grad_()
+        if fixed_passages is None:
+            passage_embeddings = passage_embeddings.detach().requires_grad_()
     with torch.set_grad_enabled(train):
-        all_passages = gather_rows(passage_embeddings, context)  # (P, d), every rank's share
+        if fixed_passages is None:
+            all_passages = gather_rows(passage_embeddings, context)  # (P, d), every rank's share
+        else:
+            all_passages = fixed_passages.to(device=device, dtype=query_embeddings.dtype)  # (P, d)
         parts = loss_fn(
             query_embeddings,
             all_passages,
@@ -168,7 +179,8 @@ def run_step(
             parts.total.backward()
     if grad_cache:
         encoder.backward_chunks(query_texts, query_chunks, query_states, query_side, query_embeddings.grad)
-        encoder.backward_chunks(texts, passage_chunks, passage_states, passage_side, passage_embeddings.grad)
+        if fixed_passages is None:
+            encoder.backward_chunks(texts, passage_chunks, passage_states, passage_side, passage_embeddings.grad)
     values = [float(t.detach()) if t is not None else 0.0 for t in (parts.total, parts.listwise, parts.infonce)]
     total, listwise, infonce = sum_over_ranks(values, context)
     return StepResult(

@@ -45,9 +45,17 @@ def interpolate_state(base: Mapping[str, torch.Tensor], tuned: Mapping[str, torc
 
 def interpolated_model(base, tuned, weight: float):
     """A copy of the SentenceTransformer `tuned` (prompts, pooling, tokenizer) whose weights are
-    interpolated with those of `base` at `weight`."""
+    interpolated with those of `base` at `weight`. A query-tuned `tuned` (queries and documents
+    routed apart) has its query route interpolated; its document route, the base model, is kept."""
     import copy
 
+    from corpustune.models.routed import is_routed, query_document_model, route
+
+    if is_routed(tuned):
+        query = interpolated_model(route(base, "query"), route(tuned, "query"), weight)
+        mixed = query_document_model(query, route(tuned, "document"))
+        mixed.prompts = dict(tuned.prompts)
+        return mixed
     model = copy.deepcopy(tuned)
     model.load_state_dict(interpolate_state(base.state_dict(), tuned.state_dict(), weight))
     return model

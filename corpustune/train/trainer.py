@@ -128,6 +128,7 @@ class Trainer:
         self.train_examples = list(train)
         self.dev_examples = list(dev)
         self.passage_texts = {p.id: p.full_text() for p in passages.values()}
+        self.corpus = list(passages.values())
         self.out = Path(out)
         self.model_dir = Path(model_dir) if model_dir is not None else self.out / "best"
         self.context = context or init_distributed()
@@ -137,6 +138,9 @@ class Trainer:
         seed_everything(config.seed)
         self.model = load_student(config, self.context.device)
         self.model.train()
+        self.document_model, self.passage_table = None, None
+        if config.tune == "query":  # the base model encodes every passage, once; it is saved as the document route
+            self._freeze_document_side()
         autocast = torch.bfloat16 if use_bf16(config.precision, self.context.device, training=True) else None
         self.encoder = StepEncoder(self.model, self.context.device, config.chunk_tokens, autocast)
         self.loss_fn: CombinedLoss | None = None  # built by prepare_loss, after a resume restores the state
@@ -152,6 +156,31 @@ class Trainer:
         )
         self.digest = config_digest(config, self.train_examples)
         self.state = LoopState()
+
+    def _freeze_document_side(self) -> None:
+        from corpustune.retrieve.encode import EmbeddingCache, load_encoder
+        from corpustune.train.document_side import base_passage_table
+
+        config = self.config
+        self.document_model = load_encoder(config.model, device=str(self.context.device),
+                                           trust_remote_code=config.trust_remote_code)
+        self.document_model.requires_grad_(False)
+        needed = {p for example in (*self.train_examples, *self.dev_examples) for p in example.passage_ids}
+        self.passage_table = base_passage_table(self.document_model, self.corpus, needed, prompt=config.passage_prompt,
+                                                cache=EmbeddingCache(), device=self.context.device)
+
+    def fixed_passages(self, passage_ids) -> torch.Tensor | None:
+        """(P, d) base embeddings of `passage_ids` under query-side tuning, else None (they are encoded)."""
+        return None if self.passage_table is None else self.passage_table.take(passage_ids)
+
+    def exported_model(self):
+        """The model to save: the student, or under query-side tuning one folder that routes queries
+        through the student and documents through the untouched base model."""
+        if self.document_model is None:
+            return self.model
+        from corpustune.models.routed import query_document_model
+
+        return query_document_model(self.model, self.document_model)
 
     # -- the loss, with a calibrated teacher temperature -----------------------------------
 
@@ -177,9 +206,11 @@ class Trainer:
         self.model.eval()
         with torch.no_grad():
             query_chunks = self.encoder.chunks(batch.query_texts, self.query_side)
-            passage_chunks = self.encoder.chunks(passage_texts, self.passage_side)
             queries, _ = self.encoder.embed(batch.query_texts, query_chunks, self.query_side)  # (Q, d)
-            passages, _ = self.encoder.embed(passage_texts, passage_chunks, self.passage_side)  # (P, d)
+            passages = self.fixed_passages(batch.passage_ids)  # (P, d)
+            if passages is None:
+                passage_chunks = self.encoder.chunks(passage_texts, self.passage_side)
+                passages, _ = self.encoder.embed(passage_texts, passage_chunks, self.passage_side)
         self.model.train()
         cosines = list_cosines(queries, passages, batch.list_index.to(passages.device)).cpu().numpy()  # (Q, L)
         teacher, valid = batch.teacher_scores.numpy(), batch.valid.numpy()
@@ -197,9 +228,10 @@ class Trainer:
         """One optimizer step on `examples` (the global step's queries; each rank takes its share)."""
         self.prepare_loss()
         self.optimizer.zero_grad(set_to_none=True)
+        batch = make_batch(examples)
         result = run_step(
-            self.encoder, self.loss_fn, make_batch(examples), self.passage_texts,
-            self.query_side, self.passage_side, self.context, train=True, grad_cache=self.config.grad_cache,
+            self.encoder, self.loss_fn, batch, self.passage_texts, self.query_side, self.passage_side, self.context,
+            train=True, grad_cache=self.config.grad_cache, fixed_passages=self.fixed_passages(batch.passage_ids),
         )
         all_reduce_gradients(self.parameters, self.context)
         torch.nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm)
@@ -215,12 +247,12 @@ class Trainer:
         total = 0.0
         size = self.config.queries_per_step
         for start in range(0, len(self.dev_examples), size):
-            chunk = self.dev_examples[start : start + size]
+            batch = make_batch(self.dev_examples[start : start + size])
             result = run_step(
-                self.encoder, self.loss_fn, make_batch(chunk), self.passage_texts,
-                self.query_side, self.passage_side, self.context, train=False,
+                self.encoder, self.loss_fn, batch, self.passage_texts, self.query_side, self.passage_side,
+                self.context, train=False, fixed_passages=self.fixed_passages(batch.passage_ids),
             )
-            total += result.loss * len(chunk)
+            total += result.loss * batch.num_queries
         return total / len(self.dev_examples)
 
     # -- the loop -------------------------------------------------------------------------
@@ -330,6 +362,12 @@ class Trainer:
                     if self.state.teacher_temperature is not None
                     else {}
                 ),
+                **(
+                    {"document side": f"the base model `{self.config.model}`, unchanged: existing document "
+                                      "embeddings stay valid (train.tune: query)"}
+                    if self.document_model is not None
+                    else {}
+                ),
                 **self.data_card,
             },
             "history": self.state.history,
@@ -338,7 +376,7 @@ class Trainer:
     def _save_best(self) -> None:
         if self.context.is_main:
             save_student(
-                self.model, self.out / "best", query_prompt=self.config.query_prompt,
+                self.exported_model(), self.out / "best", query_prompt=self.config.query_prompt,
                 passage_prompt=self.config.passage_prompt, card=self._card(),
             )
         barrier(self.context)
