@@ -155,5 +155,4 @@ def test_killed_cli_process_resumes_without_duplicates(tmp_path, clean_run, tiny
     pairs = [(r["passage_id"], r["type"]) for r in log]
     assert len(pairs) == len(set(pairs)) == len(tiny_passages) * len(TYPES)
     assert queries(out) == queries(clean_run)
-    stats = json.loads((out / "queries" / "stats.json").read_text())
-    assert stats["calls"]["passages_reused_from_log"] == len(finished)
+    assert json.loads((out / "queries" / "DONE.json").read_text())["counts"]["reused_records"] == len(finished)

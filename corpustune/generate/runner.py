@@ -46,6 +46,9 @@ class Job:
 
 @dataclass
 class GenerationResult:
+    """What `run_generation` wrote (`stats`, as in stats.json) and did: LLM calls made now and
+    sampled passages whose completions all came from the log."""
+
     out_dir: Path
     stats: dict
     generated_calls: int
@@ -172,10 +175,9 @@ def run_generation(
                 backend.close()
         records = read_log(log_path, keys, digests)
     reused = len(sample.passages) - len(pending)
-    calls_summary = {"calls": {"generated_now": calls, "passages_reused_from_log": reused}}
-    stats = write_outputs(
-        layout, sample, types, records, config, generator_name(config), PROMPT_VERSION, JSON_TYPE, calls_summary
-    )
+    # The outputs depend on the log's content only: how much of it this call wrote (`calls`,
+    # `reused`) is reported, not written, so that a rebuild from the log changes no output.
+    stats = write_outputs(layout, sample, types, records, config, generator_name(config), PROMPT_VERSION, JSON_TYPE)
     return GenerationResult(out_dir, stats, calls, reused)
 
 
