@@ -19,6 +19,7 @@ from corpustune.cli.stage import read_checked_corpus, run_stage_command
 from corpustune.errors import InputError
 from corpustune.layout import RunLayout
 from corpustune.pipeline.runner import run_lock
+from corpustune.plural import counted
 
 Opt = typer.Option
 
@@ -87,7 +88,8 @@ def _train_on_human_qrels(settings, out: Path, split: str, context, restart: boo
     train, dev = split_by_source(examples, settings.train.dev_fraction, settings.train.seed)
     work = RunLayout(out).human_baseline_dir(split)
     if context.is_main:
-        print(f"human qrels {qrels_path}: {load_report.summary()}; {len(train):,} training and {len(dev):,} dev queries")
+        print(f"human qrels {qrels_path}: {load_report.summary()}; {len(train):,} training and "
+              f"{counted(len(dev), 'dev query', 'dev queries')}")
     with run_lock(out) if context.is_main else nullcontext():
         trainer = Trainer(settings.train, train, dev, passages, work, work / "model", context=context,
                           data_card={"lists": f"human qrels {qrels_path}", "corpus": str(data)})

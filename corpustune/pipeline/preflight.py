@@ -22,9 +22,9 @@ from corpustune.models.resolve import check_model
 def check_inputs(config: RunConfig, passages: list[Passage], stages: Collection[str] | None = None) -> list[str]:
     """Raise InputError (or ModelNotFoundError) for the first input of `stages` (None: of every
     stage) that would fail; returns warnings about inputs that work but may not be what was meant."""
-    checks: dict[str, Callable[[RunConfig, list[Passage]], list[str]]] = {
-        "generate": _generate, "mine": _mine, "score": _score, "train": _student, "ablation": _student,
-        "select": _human, "evaluate": _human,
+    checks: dict[str, Callable[[RunConfig, list[Passage]], list[str]]] = {  # data files first, then models
+        "select": _human, "evaluate": _human, "generate": _generate, "mine": _mine, "score": _score,
+        "train": _student, "ablation": _student,
     }
     warnings: list[str] = []
     for check in dict.fromkeys(checks[stage] for stage in (checks if stages is None else stages) if stage in checks):
