@@ -202,7 +202,7 @@ def _generate(
     batch_size = config.batch_passages or backend.preferred_batch_passages
     started, tokens, calls = time.perf_counter(), 0, 0
     bar = tqdm(total=len(pending), unit="passage", desc="generate", disable=not show_progress)
-    with JsonlAppender(log_path) as log:
+    with bar, JsonlAppender(log_path) as log:
         for start in range(0, len(pending), batch_size):
             jobs = [j for p in pending[start : start + batch_size] for j in plan_jobs(p, types, keys, done, config)]
             completions = iter(backend.generate([r for job in jobs for r in job.requests], sampling))
@@ -226,5 +226,4 @@ def _generate(
             bar.update(len(pending[start : start + batch_size]))
             seconds = max(time.perf_counter() - started, 1e-9)
             bar.set_postfix_str(f"{tokens / seconds:.1f} tok/s")
-    bar.close()
     return calls

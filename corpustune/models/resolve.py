@@ -151,7 +151,7 @@ def _hub_files(repo: str) -> tuple[str, ...] | str:
     return "HF_HUB_OFFLINE is set" if hub_offline() else _hub_listing(repo)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hub_listing(repo: str) -> tuple[str, ...] | str:
     """`_hub_files` online, asked once per process and repo."""
     import huggingface_hub
@@ -222,7 +222,8 @@ def _hub_gguf(repo: str, pattern: str, wanted: Role, fetch: bool) -> str:
                                  f"--model {repo}:FILE (a glob such as '{repo}:*q4_k_m.gguf' works too)")
     if not fetch:
         return repo
-    return [huggingface_hub.hf_hub_download(repo, file) for file in (parts or files)][0]
+    paths = [huggingface_hub.hf_hub_download(repo, file) for file in (parts or files)]
+    return paths[0]  # llama.cpp opens the other parts of a split GGUF from beside the first
 
 
 def _split_parts(files: list[str]) -> list[str]:
