@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import zipfile
 
@@ -147,3 +148,16 @@ def test_paths_of_the_wrong_form_for_the_role(tmp_path):
     with pytest.raises(ModelNotFoundError, match=r"real\.gguf: is a file, but this needs an embedding model"):
         resolve_model(str(tmp_path / "real.gguf"), "embedding")
     assert resolve_model(str(tmp_path / "real.gguf"), "llm") == str(tmp_path / "real.gguf")
+
+
+def test_a_gguf_of_a_hub_repository_is_chosen_from_its_files():
+    choose = functools.partial(resolve._gguf_choice, "org/repo", wanted=resolve.ROLES["gguf"])
+    listing = ("README.md", "model-q2_k.gguf", "model-q4_k_m.gguf")
+    assert choose("*q4_k_m.gguf", listing) == ["model-q4_k_m.gguf"]
+    with pytest.raises(ModelNotFoundError, match=r"holds 2 GGUF files \(model-q2_k\.gguf, model-q4_k_m\.gguf\); "
+                       r"choose one as --model org/repo:FILE"):
+        choose("", listing)
+    split = ("big-00002-of-00002.gguf", "big-00001-of-00002.gguf")
+    assert choose("", split) == sorted(split)
+    with pytest.raises(ModelNotFoundError, match="no GGUF file is in the repository"):
+        choose("", ("config.json",))

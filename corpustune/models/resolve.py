@@ -143,16 +143,15 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
-def _hub_files(repo: str) -> tuple[str, ...] | str:
-    """The files of hub repo `repo` from one metadata request without retries, or why the hub
-    gave no answer (DNS, connection, proxy, timeout, `HF_HUB_OFFLINE`). A missing or gated repo
-    raises ModelNotFoundError; another answer of the hub passes as an empty listing, for the
-    loader to report."""
+def _hub_files(repo: str) -> tuple[str, ...] | str | None:
+    """The files of hub repo `repo` from one metadata request without retries; None when the hub
+    answered with another error (the loader reports it); or why the hub gave no answer (DNS,
+    connection, proxy, timeout, `HF_HUB_OFFLINE`). A missing or gated repo raises ModelNotFoundError."""
     return "HF_HUB_OFFLINE is set" if hub_offline() else _hub_listing(repo)
 
 
 @functools.cache
-def _hub_listing(repo: str) -> tuple[str, ...] | str:
+def _hub_listing(repo: str) -> tuple[str, ...] | str | None:
     """`_hub_files` online, asked once per process and repo."""
     import huggingface_hub
 
@@ -165,7 +164,7 @@ def _hub_listing(repo: str) -> tuple[str, ...] | str:
         raise ModelNotFoundError(f"{repo}: no such model on the Hugging Face hub (or it is private: log in "
                                  f"with `hf auth login`); check the id") from None
     except huggingface_hub.errors.HfHubHTTPError:
-        return ()
+        return None
     except Exception as error:  # no answer at all
         return f"the Hugging Face hub cannot be reached ({type(error).__name__}: {error})"
     return tuple(sibling.rfilename for sibling in info.siblings or ())
@@ -205,25 +204,37 @@ def _hub_gguf(repo: str, pattern: str, wanted: Role, fetch: bool) -> str:
                 pass
         raise ModelNotFoundError(
             f"{repo}{':' + pattern if pattern else ''}: {listing} and the file is not in the local Hugging Face "
-            f"cache; download it where there is a network (`hf download {repo} {exact or 'FILE.gguf'}`) and pass the path of "
-            f"the .gguf file"
+            f"cache; download it where there is a network (`hf download {repo} {exact or 'FILE.gguf'}`) and pass "
+            f"the path of the .gguf file"
         )
+    files = [exact] if exact else _gguf_choice(repo, pattern, listing, wanted)
+    if not fetch:
+        return repo
+    try:
+        paths = [huggingface_hub.hf_hub_download(repo, file) for file in files]
+    except huggingface_hub.errors.EntryNotFoundError:
+        raise ModelNotFoundError(f"{repo}: has no file {exact!r}; see https://huggingface.co/{repo}/tree/main "
+                                 f"for its GGUF files") from None
+    return paths[0]  # llama.cpp opens the other parts of a split GGUF from beside the first
+
+
+def _gguf_choice(repo: str, pattern: str, listing: tuple[str, ...] | None, wanted: Role) -> list[str]:
+    """The GGUF file of `repo` that `pattern` (default: any) matches, or the parts of one split
+    GGUF; ModelNotFoundError naming the files when none or several match."""
+    hint = f"see https://huggingface.co/{repo}/tree/main and give the file as --model {repo}:FILE.gguf"
+    if listing is None:
+        raise ModelNotFoundError(f"{repo}: the Hugging Face hub did not list its files; {hint}")
     files = sorted(f for f in listing if f.lower().endswith(".gguf")
                    and fnmatch.fnmatch(f.lower(), (pattern or "*.gguf").lower()))
     if not files:
-        raise ModelNotFoundError(
-            f"{repo}: no GGUF file {'matches ' + repr(pattern) if pattern else 'in the repository'}, but this needs "
-            f"{wanted.needs}; see https://huggingface.co/{repo}/tree/main and give a file as --model {repo}:FILE.gguf"
-        )
+        found = f"matches {pattern!r}" if pattern else "is in the repository"
+        raise ModelNotFoundError(f"{repo}: no GGUF file {found}, but this needs {wanted.needs}; {hint}")
     parts = _split_parts(files)
     if len(files) > 1 and not parts:
         shown = ", ".join(files[:8]) + (", ..." if len(files) > 8 else "")
         raise ModelNotFoundError(f"{repo}: holds {len(files)} GGUF files ({shown}); choose one as "
                                  f"--model {repo}:FILE (a glob such as '{repo}:*q4_k_m.gguf' works too)")
-    if not fetch:
-        return repo
-    paths = [huggingface_hub.hf_hub_download(repo, file) for file in (parts or files)]
-    return paths[0]  # llama.cpp opens the other parts of a split GGUF from beside the first
+    return parts or files
 
 
 def _split_parts(files: list[str]) -> list[str]:
