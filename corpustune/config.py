@@ -94,6 +94,8 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: config file not found")
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: byte offset {error.start} is not valid UTF-8; save the file as UTF-8") from None
     except yaml.YAMLError as error:
         raise InputError(f"{path}: {yaml_problem(error)}") from None
     if loaded is None:
