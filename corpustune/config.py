@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from corpustune.data.corpus import CorpusSpec
-from corpustune.errors import InputError
+from corpustune.errors import InputError, validation_message
 from corpustune.generate.config import GenerateConfig
 from corpustune.mine.config import MineConfig
 from corpustune.teach.config import ScoreConfig
@@ -94,8 +94,10 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: config file not found")
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: byte offset {error.start} is not valid UTF-8; save the file as UTF-8") from None
     except yaml.YAMLError as error:
-        raise InputError(f"{path}: not valid YAML: {error}") from None
+        raise InputError(f"{path}: {yaml_problem(error)}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -121,12 +123,30 @@ def nested(path: str, value: Any) -> dict[str, Any]:
     return value
 
 
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """One line: where the YAML is wrong (line and column, 1-based) and what is wrong."""
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}not valid YAML ({_yaml_reason(error)})"
+
+
+def _yaml_reason(error: yaml.YAMLError) -> str:
+    return " ".join((getattr(error, "problem", None) or str(error)).split())
+
+
 def parse_override(text: str) -> dict[str, Any]:
     """`train.epochs=3` -> {"train": {"epochs": 3}}; the value is parsed as YAML."""
     if "=" not in text:
         raise InputError(f"--set {text!r}: expected key.path=value, for example train.epochs=3")
     path, raw = text.split("=", 1)
-    return nested(path, yaml.safe_load(raw) if raw else "")
+    if not all(path.strip().split(".")):
+        raise InputError(f"--set {text!r}: {path!r} is not a setting path; write it as key.path, e.g. train.epochs")
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError as error:
+        raise InputError(f"--set {text!r}: the value {raw!r} is not valid YAML ({_yaml_reason(error)}); "
+                         "write a list as [1, 2] and put text with special characters in quotes") from None
+    return nested(path, value)
 
 
 def resolve_config(
@@ -161,7 +181,7 @@ def resolve_config(
         return RunConfig.model_validate(settings)
     except ValidationError as error:
         where = f" (from {config_file})" if config_file else ""
-        raise InputError(f"invalid settings{where}:\n{error}") from None
+        raise InputError(f"invalid settings{where}: {validation_message(error)}") from None
 
 
 def commented_yaml(model: BaseModel, indent: int = 0) -> str:

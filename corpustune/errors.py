@@ -28,3 +28,18 @@ def require_extra(module: str, extra: str):
             f"this feature needs the Python module {module!r}, which is not installed; "
             f"install it with: pip install 'corpustune[{extra}]'"
         ) from error
+
+
+def validation_message(error) -> str:
+    """A pydantic ValidationError as one line: `setting = value: what is wrong` per problem."""
+    problems = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"])
+        value = problem.get("input")
+        shown = "" if problem["type"] == "missing" or isinstance(value, dict) else f" = {value!r}"
+        if problem["type"] == "extra_forbidden":
+            message = "no such setting (`corpustune config` lists them all)"
+        else:
+            message = problem["msg"][0].lower() + problem["msg"][1:]
+        problems.append(f"{where}{shown}: {message}")
+    return "; ".join(problems)

@@ -53,7 +53,7 @@ def test_inspect_prints_counts_and_lengths(tiny_beir, tiny_biencoder_path):
 def test_inspect_exits_nonzero_on_a_rejected_corpus(tmp_path):
     (tmp_path / "c.jsonl").write_text('{"_id": "a", "text": "x"}\n{"_id": "a", "text": "y"}\n')
     result = runner.invoke(app, ["inspect", str(tmp_path / "c.jsonl"), "--tokenizer", "none"])
-    assert result.exit_code == 1 and "repeat an id" in result.output
+    assert result.exit_code == 1 and "rejected: " in result.stderr and "repeats an id" in result.stderr
 
 
 def test_models_lists_every_alias():

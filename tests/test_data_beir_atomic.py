@@ -30,7 +30,7 @@ def test_split_needs_query_texts(tmp_path):
     (tmp_path / "qrels").mkdir()
     (tmp_path / "qrels" / "test.tsv").write_text("q1\td1\t1\nq9\td1\t1\n")
     (tmp_path / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "hi"}) + "\n")
-    with pytest.raises(InputError, match=r"1 query ids have qrels but no text .*\['q9'\]"):
+    with pytest.raises(InputError, match=r"1 query id with qrels but no text .*\['q9'\]"):
         load_split(tmp_path, "test")
     with pytest.raises(InputError, match=r"no qrels for split 'dev'; available splits: \['test'\]"):
         load_split(tmp_path, "dev")

@@ -143,4 +143,4 @@ def test_inspect_reports_lengths_skips_and_rejections(tmp_path):
     assert summary["characters"]["p50"] == 3.0 and summary["characters"]["max"] == 4.0
     with open(path, "a") as handle:
         handle.write('{"_id": "a", "text": "dup"}\n')
-    assert "repeat an id" in inspect_corpus(CorpusSpec(path=path))["rejected"]
+    assert "1 record repeats an id" in inspect_corpus(CorpusSpec(path=path))["rejected"]

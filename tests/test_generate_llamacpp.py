@@ -99,9 +99,9 @@ def test_kill_and_resume_gives_the_same_output(tmp_path, tiny_passages):
     assert 0 < len(finished) < len(tiny_passages), "the kill should land mid-run"
 
     subprocess.run(cli(data, resumed), check=True, env=env, capture_output=True, timeout=600)
-    stats = json.loads((resumed / "queries" / "stats.json").read_text())
-    assert stats["calls"]["passages_reused_from_log"] == len(finished)
-    assert stats["calls"]["generated_now"] == (len(tiny_passages) - len(finished)) * 2
+    counts = json.loads((resumed / "queries" / "DONE.json").read_text())["counts"]
+    assert counts["reused_records"] == len(finished)
+    assert counts["generated_calls"] == (len(tiny_passages) - len(finished)) * 2
     log = list(read_jsonl_log(log_path))
     pairs = [(r["passage_id"], r["type"]) for r in log]
     assert len(pairs) == len(set(pairs)) == len(tiny_passages) * 2  # no passage generated twice

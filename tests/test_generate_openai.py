@@ -155,5 +155,24 @@ def test_killed_cli_process_resumes_without_duplicates(tmp_path, clean_run, tiny
     pairs = [(r["passage_id"], r["type"]) for r in log]
     assert len(pairs) == len(set(pairs)) == len(tiny_passages) * len(TYPES)
     assert queries(out) == queries(clean_run)
-    stats = json.loads((out / "queries" / "stats.json").read_text())
-    assert stats["calls"]["passages_reused_from_log"] == len(finished)
+    assert json.loads((out / "queries" / "DONE.json").read_text())["counts"]["reused_records"] == len(finished)
+
+
+def test_rebuilding_the_queries_from_the_log_writes_the_same_outputs(tmp_path, clean_run, tiny_passages):
+    """Queries rebuilt from the log alone (no call made) are byte for byte the first run's, stats
+    included, so the stages that read them stay up to date."""
+    import shutil
+
+    from corpustune.pipeline.fingerprint import hash_path
+
+    out = tmp_path / "run"
+    shutil.copytree(clean_run, out)
+    layout = RunLayout(out)
+    outputs = (layout.queries_file, layout.qrels_dir, layout.query_stats)  # the generate stage's outputs
+    first = [hash_path(path) for path in outputs]
+    shutil.rmtree(layout.queries_dir)
+    with ScriptedServer() as server:
+        result = run_generation(tiny_passages, config_for(server), out, show_progress=False)
+        assert server.requests == 0
+    assert result.generated_calls == 0 and result.reused_records == len(tiny_passages)
+    assert [hash_path(path) for path in outputs] == first

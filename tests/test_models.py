@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import zipfile
 
@@ -79,9 +80,8 @@ def test_split_zip_archive_is_extracted_and_checked(fake_site, tmp_path):
     assert resolve.verify(model)
 
 
-def test_paths_hub_ids_and_unknown_names(tmp_path):
+def test_paths_and_unknown_names(tmp_path):
     assert resolve_model(str(tmp_path)) == str(tmp_path)
-    assert resolve_model("BAAI/bge-base-en-v1.5") == "BAAI/bge-base-en-v1.5"
     with pytest.raises(ModelNotFoundError, match="no such model file or folder"):
         resolve_model(str(tmp_path / "missing"))
     with pytest.raises(ModelNotFoundError, match=r"neither a packaged model alias \(minilm, mpnet"):
@@ -94,3 +94,70 @@ def test_packaged_minilm_resolves_to_a_sentence_transformers_folder():
         pytest.skip(f"packaged minilm not installed ({model.pip_command})")
     folder = resolve.materialize(model)
     assert (folder / "modules.json").exists() and (folder / "model.safetensors").exists()
+
+
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch):
+    """HF_HUB_OFFLINE set and an empty Hugging Face cache of our own; returns the cache folder."""
+    import huggingface_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    return tmp_path / "hub"
+
+
+def test_offline_hub_id_fails_at_once_unless_cached(offline_hub):
+    with pytest.raises(ModelNotFoundError, match=r"BAAI/bge-base-en-v1\.5: HF_HUB_OFFLINE is set and the model is not in "
+                       r"the local Hugging Face cache; .*hf download BAAI/bge-base-en-v1\.5"):
+        resolve_model("BAAI/bge-base-en-v1.5", "embedding")
+    snapshot = offline_hub / "models--BAAI--bge-base-en-v1.5" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (offline_hub / "models--BAAI--bge-base-en-v1.5" / "refs").mkdir()
+    (offline_hub / "models--BAAI--bge-base-en-v1.5" / "refs" / "main").write_text("abc123")
+    assert resolve_model("BAAI/bge-base-en-v1.5", "embedding") == str(snapshot)
+
+
+def test_offline_gguf_hub_id_names_the_download(offline_hub):
+    with pytest.raises(ModelNotFoundError, match=r"Qwen/Q-GGUF:q4\.gguf: HF_HUB_OFFLINE is set .*hf download Qwen/Q-GGUF "
+                       r"q4\.gguf`\) and pass the path of the \.gguf file"):
+        resolve_model("Qwen/Q-GGUF:q4.gguf", "gguf")
+
+
+@pytest.mark.parametrize("alias,role,fits", [
+    ("minilm", "gguf", "qwen-coder-1.5b, qwen-coder-0.5b, smollm2-135m"),
+    ("smollm2-135m", "embedding", "minilm, mpnet"),
+])
+def test_alias_of_the_wrong_role_names_the_aliases_that_fit(alias, role, fits):
+    with pytest.raises(ModelNotFoundError, match=rf"'{alias}' is a packaged .* but this needs .*; use one of {fits} or"):
+        resolve_model(alias, role)
+
+
+def test_cross_encoder_role_takes_no_packaged_alias():
+    with pytest.raises(ModelNotFoundError, match=r"this needs a cross-encoder .*no packaged model fits"):
+        resolve_model("mpnet", "cross-encoder")
+
+
+def test_paths_of_the_wrong_form_for_the_role(tmp_path):
+    (tmp_path / "notes.gguf").write_text("not a model")
+    (tmp_path / "real.gguf").write_bytes(b"GGUF" + bytes(16))
+    with pytest.raises(ModelNotFoundError, match=r"notes\.gguf: is not a GGUF file .*convert_hf_to_gguf"):
+        resolve_model(str(tmp_path / "notes.gguf"), "gguf")
+    with pytest.raises(ModelNotFoundError, match=r"is a folder, but this needs a GGUF model file"):
+        resolve_model(str(tmp_path), "gguf")
+    with pytest.raises(ModelNotFoundError, match=r"real\.gguf: is a file, but this needs an embedding model"):
+        resolve_model(str(tmp_path / "real.gguf"), "embedding")
+    assert resolve_model(str(tmp_path / "real.gguf"), "llm") == str(tmp_path / "real.gguf")
+
+
+def test_a_gguf_of_a_hub_repository_is_chosen_from_its_files():
+    choose = functools.partial(resolve._gguf_choice, "org/repo", wanted=resolve.ROLES["gguf"])
+    listing = ("README.md", "model-q2_k.gguf", "model-q4_k_m.gguf")
+    assert choose("*q4_k_m.gguf", listing) == ["model-q4_k_m.gguf"]
+    with pytest.raises(ModelNotFoundError, match=r"holds 2 GGUF files \(model-q2_k\.gguf, model-q4_k_m\.gguf\); "
+                       r"choose one as --model org/repo:FILE"):
+        choose("", listing)
+    split = ("big-00002-of-00002.gguf", "big-00001-of-00002.gguf")
+    assert choose("", split) == sorted(split)
+    with pytest.raises(ModelNotFoundError, match="no GGUF file is in the repository"):
+        choose("", ("config.json",))

@@ -149,7 +149,8 @@ def test_stage_killed_midway_leaves_no_marker_and_reruns(tmp_path, data_file, er
     assert not (run_dir / "power" / "DONE.json").exists()
     assert not (run_dir / "total").exists()
     timings = json.loads((run_dir / "timings.json").read_text())
-    assert [(t["stage"], t["status"]) for t in timings["stages"]] == [("source", "done"), ("power", "failed")]
+    status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+    assert [(t["stage"], t["status"]) for t in timings["stages"]] == [("source", "done"), ("power", status)]
 
     _run(run_dir, _toy_stages(data_file, calls))
     assert calls["source"] == 1 and calls["power"] == 2 and calls["total"] == 1
@@ -280,17 +281,39 @@ def test_report_timings_come_from_the_run_and_keep_the_computed_time(tmp_path, d
 
 
 def test_a_second_concurrent_run_is_refused(tmp_path, data_file):
-    from corpustune.errors import CorpustuneError
-    from corpustune.pipeline.runner import run_lock
+    from corpustune.errors import InputError
+    from tests.lock_holder import lock_held_elsewhere
 
     run_dir, calls = tmp_path / "run", Counter()
-    run_dir.mkdir()
-    with run_lock(run_dir):
-        with pytest.raises(CorpustuneError, match="another corpustune process"):
+    with lock_held_elsewhere(run_dir):
+        with pytest.raises(InputError, match="another corpustune process is writing"):
             _run(run_dir, _toy_stages(data_file, calls))
+        with pytest.raises(InputError, match="another corpustune process is writing"):
+            Pipeline(run_dir, _toy_stages(data_file, calls)).run_stage("source")
     assert calls == Counter()
     _run(run_dir, _toy_stages(data_file, calls))
     assert calls == Counter(source=1, power=1, total=1)
+
+
+def test_the_lock_nests_within_one_process(tmp_path, data_file):
+    from corpustune.pipeline.runner import run_lock
+
+    run_dir, calls = tmp_path / "run", Counter()
+    with run_lock(run_dir):
+        _run(run_dir, _toy_stages(data_file, calls))
+    assert calls == Counter(source=1, power=1, total=1)
+
+
+def test_a_stage_that_fails_before_writing_leaves_no_folder(tmp_path):
+    def load_a_model(run_dir, settings, inputs):
+        raise RuntimeError("the model does not load")
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(RuntimeError):
+        Pipeline(run_dir, [Stage("generate", load_a_model, folder="queries")]).run()
+    with pytest.raises(RuntimeError):
+        Pipeline(run_dir, [Stage("generate", load_a_model, folder="queries")]).run_stage("generate")
+    assert not (run_dir / "queries").exists()
 
 
 @pytest.mark.parametrize("result, message", [(None, "must return a StageResult"),

@@ -1,17 +1,19 @@
 """The `corpustune` command: thin typer commands over the library API.
 
 Each command lives in its own module here and only parses arguments, calls the library and
-prints; user errors (`CorpustuneError`) are printed as one message without a traceback.
+prints; `errors.guarded` turns user errors into one line and exit code 2 (`--debug`: the
+traceback).
 """
 
 from __future__ import annotations
 
-import sys
+from typing import Annotated
 
 import typer
 
+from corpustune import __version__
 from corpustune.cli import config, evaluate, generate, inspect, mine, models, run, score, train
-from corpustune.errors import CorpustuneError
+from corpustune.cli.errors import guarded, show_tracebacks
 
 app = typer.Typer(
     name="corpustune",
@@ -19,21 +21,29 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
-app.command("inspect")(inspect.command)
-app.command("models")(models.command)
-app.command("evaluate")(evaluate.command)
-app.command("generate")(generate.command)
-app.command("mine")(mine.command)
-app.command("score")(score.command)
-app.command("train")(train.command)
-app.command("run")(run.command)
-app.command("config")(config.command)
+for name, module in (("inspect", inspect), ("models", models), ("evaluate", evaluate), ("generate", generate),
+                     ("mine", mine), ("score", score), ("train", train), ("run", run), ("config", config)):
+    app.command(name)(guarded(module.command))
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"corpustune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of any error.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Specialize a dense-retrieval embedding model to one document collection."""
+    show_tracebacks(debug)
 
 
 def main() -> None:
-    try:
-        app()
-    except CorpustuneError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    app()

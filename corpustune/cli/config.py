@@ -15,5 +15,6 @@ def command(
     """Print every setting of a preset as YAML with comments; edit it and pass it with --config."""
     from corpustune.config import commented_yaml, resolve_config
 
+    settings = resolve_config(data, preset)
     print(f"# corpustune settings, preset {preset!r}; use with: corpustune run --config THIS_FILE")
-    print(commented_yaml(resolve_config(data, preset)))
+    print(commented_yaml(settings))

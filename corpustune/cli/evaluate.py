@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -11,10 +12,11 @@ import typer
 
 from corpustune.cli.options import CorpusOptions, DataPath, print_table, with_corpus_options
 from corpustune.data.atomic import write_json_atomic
-from corpustune.data.beir import load_split
+from corpustune.data.beir import judged_outside_corpus, load_split
 from corpustune.data.corpus import ReadReport, read_passages
 from corpustune.evaluate.retrieval import evaluate_retriever
 from corpustune.evaluate.trec import write_trec_run
+from corpustune.plural import counted
 from corpustune.retrieve.encode import EmbeddingCache
 from corpustune.retrieve.search import DenseSettings, RetrieverSettings
 
@@ -25,7 +27,7 @@ def command(
     model: Annotated[str, typer.Option(help="Alias, local path or hub id of a sentence-transformers model.")] = "minilm",
     retriever: Annotated[str, typer.Option(help="dense, bm25 or hybrid (reciprocal rank fusion of both).")] = "dense",
     split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv to evaluate on.")] = "test",
-    depth: Annotated[int, typer.Option(help="Passages retrieved per query.")] = 100,
+    depth: Annotated[int, typer.Option(min=1, help="Passages retrieved per query.")] = 100,
     query_prompt: Annotated[str, typer.Option(help="Text put before every query (e.g. 'query: ').")] = "",
     passage_prompt: Annotated[str, typer.Option(help="Text put before every passage (e.g. 'passage: ').")] = "",
     max_seq_length: Annotated[int | None, typer.Option(help="Token limit of the encoder (default: the model's).")] = None,
@@ -51,7 +53,10 @@ def command(
     report = ReadReport()
     passages = read_passages(corpus.spec(data), report)
     queries, qrels = load_split(data, split)
-    print(f"{data}: {report.summary()}; {len(qrels):,} {split} queries with qrels")
+    warning = judged_outside_corpus(qrels, {p.id for p in passages}, Path(data) / "qrels" / f"{split}.tsv")
+    print(f"{data}: {report.summary()}; {counted(len(qrels), split + ' query', split + ' queries')} with qrels")
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     evaluation = evaluate_retriever(
         passages, queries, qrels, settings, depth=depth, cache=None if no_cache else EmbeddingCache(), show_progress=True
     )

@@ -13,6 +13,8 @@ import typer
 from corpustune.cli.options import RunFolder, SettingsOptions, print_table, with_settings_options
 from corpustune.cli.stage import read_stats, run_stage_command
 from corpustune.layout import RunLayout
+from corpustune.pipeline.runner import StageOutcome
+from corpustune.plural import counted
 
 Opt = typer.Option
 
@@ -59,17 +61,19 @@ def command(
         "generate.backend.base_url": base_url, "generate.backend.max_concurrency": concurrency,
         "generate.batch_passages": batch_passages,
     }
-    run_stage_command("generate", settings.resolve(shortcuts), out)
-    _print_summary(RunLayout(out))
+    outcome = run_stage_command("generate", settings.resolve(shortcuts), out)
+    _print_summary(RunLayout(out), outcome)
 
 
-def _print_summary(layout: RunLayout) -> None:
+def _print_summary(layout: RunLayout, outcome: StageOutcome) -> None:
     stats = read_stats(layout.query_stats)
-    sample, calls = stats["passages"], stats.get("calls", {})
+    sample = stats["passages"]
+    counts = outcome.record.counts if outcome.status == "done" else {}
     print(
-        f"{sample['sampled']:,} passages sampled ({sample['heldout']:,} held out; skipped: {sample['skipped_short']:,} "
-        f"short, {sample['skipped_duplicate_text']:,} duplicate text); {calls.get('generated_now', 0):,} calls made, "
-        f"{calls.get('passages_reused_from_log', 0):,} passages reused from the log"
+        f"{counted(sample['sampled'], 'passage')} sampled ({sample['heldout']:,} held out; skipped: "
+        f"{sample['skipped_short']:,} short, {sample['skipped_duplicate_text']:,} duplicate text); "
+        f"{counted(counts.get('generated_calls', 0), 'call')} made, "
+        f"{counted(counts.get('reused_records', 0), 'passage')} reused from the log"
     )
     rows = []
     for name, type_stats in stats["types"].items():
@@ -78,5 +82,6 @@ def _print_summary(layout: RunLayout) -> None:
                      dropped])
     print_table(["type", "generated", "kept", "mean words", "dropped"], rows)
     queries = stats["queries"]
-    print(f"wrote {layout.queries_dir}: {queries['train']:,} training and {queries['heldout']:,} held-out queries")
+    print(f"wrote {layout.queries_dir}: {queries['train']:,} training and "
+          f"{counted(queries['heldout'], 'held-out query', 'held-out queries')}")
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from corpustune.cli.options import CorpusOptions, print_table, with_corpus_options
+from corpustune.data.corpus import IGNORED_REASONS
 from corpustune.data.inspect import inspect_corpus
+from corpustune.plural import counted
+
+REJECTED_EXIT = 1
 
 
 @with_corpus_options
@@ -21,30 +26,44 @@ def command(
     ] = "minilm",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Print passage counts, length percentiles (characters and tokens) and skipped/rejected records."""
+    """Print passage counts, length percentiles (characters and tokens) and skipped/rejected records;
+    a BEIR folder's queries and qrels are checked too. Exits with 1 when a stage would reject the corpus."""
     loaded = None
     if tokenizer and tokenizer.lower() != "none":
         from transformers import AutoTokenizer
 
         from corpustune.models import resolve_model
 
-        loaded = AutoTokenizer.from_pretrained(resolve_model(tokenizer))
+        loaded = AutoTokenizer.from_pretrained(resolve_model(tokenizer, "tokenizer"))
     summary = inspect_corpus(corpus.spec(path), loaded)
     if as_json:
         print(json.dumps(summary, indent=2))
-        return
-    print(f"{summary['path']}: {summary['passages']:,} passages")
+    else:
+        _print_summary(summary)
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    if summary["rejected"]:
+        print(f"rejected: {summary['rejected']}", file=sys.stderr)
+        raise typer.Exit(REJECTED_EXIT)
+
+
+def _print_summary(summary: dict) -> None:
+    print(f"{summary['path']}: {counted(summary['passages'], 'passage')}")
     if summary["skipped_empty"]:
         print(
-            f"skipped: {summary['skipped_empty']:,} records with empty text "
+            f"skipped: {counted(summary['skipped_empty'], 'record')} with empty text "
             f"(first: {', '.join(summary['skipped_empty_examples'])})"
         )
     else:
         print("skipped: none")
-    print(f"rejected: {summary['rejected'] or 'none'}")
+    if summary["ignored"]:
+        kinds = ", ".join(counted(n, *IGNORED_REASONS[reason]) for reason, n in summary["ignored"].items())
+        print(f"ignored: {kinds} (first: {', '.join(summary['ignored_examples'])})")
+    if summary["splits"]:
+        print(f"qrels splits: {', '.join(summary['splits'])}")
+    if not summary["rejected"]:
+        print("rejected: none")
     lengths = [(unit, summary[unit]) for unit in ("characters", "tokens") if summary.get(unit)]
     if lengths:
         keys = [k for k in lengths[0][1] if k.startswith("p")] + ["mean", "max"]
         print_table(["length"] + keys, [[unit] + [f"{stats[k]:,.0f}" for k in keys] for unit, stats in lengths])
-    if summary["rejected"]:
-        raise typer.Exit(1)

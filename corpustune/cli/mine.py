@@ -14,6 +14,7 @@ from corpustune.cli.options import RunFolder, SettingsOptions, with_settings_opt
 from corpustune.cli.stage import read_stats, run_stage_command
 from corpustune.layout import RunLayout
 from corpustune.parallel import init_distributed, shutdown_distributed
+from corpustune.plural import counted
 
 Opt = typer.Option
 
@@ -45,7 +46,7 @@ def command(
         layout = RunLayout(out)
         stats = read_stats(layout.candidates_stats)
         print(
-            f"mined {stats['kept']:,} of {stats['queries']:,} queries; dropped: retriever filter "
+            f"mined {stats['kept']:,} of {counted(stats['queries'], 'query', 'queries')}; dropped: retriever filter "
             f"{stats['dropped_retriever_filter']:,}, held-out source {stats['dropped_source_heldout']:,}, no source "
             f"{stats['dropped_no_source']:,}, unknown source {stats['dropped_source_unknown']:,}; held-out candidates "
             f"removed {stats['heldout_candidates_removed']:,}; wrote {layout.candidates_file}"

@@ -11,18 +11,19 @@ from corpustune.layout import RunLayout
 
 @with_settings_options
 def command(out: RunFolder = Path("runs/corpustune"), *, settings: SettingsOptions) -> None:
-    """Run the whole pipeline; finished stages and finished work inside a stage are skipped."""
-    from corpustune.data.corpus import ReadReport, read_passages
+    """Run the whole pipeline; finished stages and finished work inside a stage are skipped. Every
+    input the stages will read is checked before the first one starts."""
+    from corpustune.cli.stage import read_checked_corpus
     from corpustune.pipeline import Pipeline, save_config
+    from corpustune.pipeline.runner import run_lock
     from corpustune.pipeline.stages import build_stages
 
     started = time.perf_counter()
     resolved = settings.resolve()
-    report = ReadReport()
-    passages = read_passages(resolved.data, report)
-    print(f"{resolved.data.path}: {report.summary()}")
-    save_config(out, resolved)
-    Pipeline(out, build_stages(resolved, passages)).run()
+    passages = read_checked_corpus(resolved)
+    with run_lock(out):
+        save_config(out, resolved)
+        Pipeline(out, build_stages(resolved, passages)).run()
     _print_summary(out, time.perf_counter() - started)
 
 

@@ -14,6 +14,7 @@ from corpustune.cli.options import RunFolder, SettingsOptions, with_settings_opt
 from corpustune.cli.stage import read_stats, run_stage_command
 from corpustune.layout import RunLayout
 from corpustune.parallel import init_distributed, shutdown_distributed
+from corpustune.plural import counted
 
 Opt = typer.Option
 
@@ -57,7 +58,7 @@ def command(
         layout = RunLayout(out)
         stats = read_stats(layout.scores_stats)
         print(
-            f"scored {stats['lists']:,} lists ({stats['scoring']['scored_pairs']:,} pairs scored, "
+            f"scored {counted(stats['lists'], 'list')} ({stats['scoring']['scored_pairs']:,} pairs scored, "
             f"{stats['scoring']['cached_pairs']:,} from cache); removed: positive not first "
             f"{stats.get('removed_positive_not_first', 0):,}, low top score {stats.get('removed_low_top_score', 0):,}; "
             f"kept {stats['kept']:,}; wrote {layout.scores_file}"

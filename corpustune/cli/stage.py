@@ -4,32 +4,50 @@
 from __future__ import annotations
 
 import json
+import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from corpustune.config import RunConfig
+from corpustune.data.records import Passage
 from corpustune.parallel import Context
-from corpustune.pipeline.runner import StageOutcome
+from corpustune.pipeline import Pipeline, save_config
+from corpustune.pipeline.runner import StageOutcome, run_lock
 
 
 def run_stage_command(name: str, settings: RunConfig, out: Path, context: Context | None = None, *,
                       fresh: bool = False) -> StageOutcome | None:
     """Run stage `name` of the pipeline in `out` with `settings`; returns its outcome on rank 0.
 
-    The settings are saved as the run's config (rank 0), so that the run folder says what made it.
+    The stage's inputs are checked first (`preflight`); then rank 0 locks the run folder for the
+    whole command and saves the settings as the run's config, so that the folder says what made it.
     """
-    from corpustune.data.corpus import ReadReport, read_passages
-    from corpustune.pipeline import Pipeline, save_config
     from corpustune.pipeline.stages import build_stages
 
     context = context or Context()
+    passages = read_checked_corpus(settings, [name], context.is_main)
+    with run_lock(out) if context.is_main else nullcontext():
+        if context.is_main:
+            save_config(out, settings)
+        pipeline = Pipeline(out, build_stages(settings, passages, context), echo=print if context.is_main else _silent)
+        return pipeline.run_stage(name, context, fresh=fresh)
+
+
+def read_checked_corpus(settings: RunConfig, stages: list[str] | None = None, echo: bool = True) -> list[Passage]:
+    """Read the corpus and check every other input of `stages` (None: of every stage;
+    `preflight.check_inputs`); prints what was read and the warnings when `echo`."""
+    from corpustune.data.corpus import ReadReport, read_passages
+    from corpustune.pipeline.preflight import check_inputs
+
     report = ReadReport()
     passages = read_passages(settings.data, report)
-    if context.is_main:
+    warnings = check_inputs(settings, passages, stages)
+    if echo:
         print(f"{settings.data.path}: {report.summary()}")
-        save_config(out, settings)
-    pipeline = Pipeline(out, build_stages(settings, passages, context), echo=print if context.is_main else _silent)
-    return pipeline.run_stage(name, context, fresh=fresh)
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    return passages
 
 
 def read_stats(path: Path) -> dict[str, Any]:

@@ -8,15 +8,18 @@ process, or data-parallel under `torchrun --nproc_per_node N -m corpustune train
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from corpustune.cli.options import RunFolder, SettingsOptions, with_settings_options
-from corpustune.cli.stage import run_stage_command
+from corpustune.cli.stage import read_checked_corpus, run_stage_command
 from corpustune.errors import InputError
 from corpustune.layout import RunLayout
+from corpustune.pipeline.runner import run_lock
+from corpustune.plural import counted
 
 Opt = typer.Option
 
@@ -73,13 +76,11 @@ def command(
 
 def _train_on_human_qrels(settings, out: Path, split: str, context, restart: bool) -> None:
     """The human-qrels baseline: not a pipeline stage, so it has a folder of its own."""
-    from corpustune.data.corpus import ReadReport, read_passages
     from corpustune.train.batching import qrels_examples, split_by_source
     from corpustune.train.trainer import Trainer
 
     data = Path(settings.data.path)
-    report = ReadReport()
-    passages = {p.id: p for p in read_passages(settings.data, report)}
+    passages = {p.id: p for p in read_checked_corpus(settings, ["train"], context.is_main)}
     qrels_path = data / "qrels" / f"{split}.tsv"
     examples, load_report = qrels_examples(data / "queries.jsonl", qrels_path, passages)
     if not examples:
@@ -87,11 +88,12 @@ def _train_on_human_qrels(settings, out: Path, split: str, context, restart: boo
     train, dev = split_by_source(examples, settings.train.dev_fraction, settings.train.seed)
     work = RunLayout(out).human_baseline_dir(split)
     if context.is_main:
-        print(f"{data}: {report.summary()}")
-        print(f"human qrels {qrels_path}: {load_report.summary()}; {len(train):,} training and {len(dev):,} dev queries")
-    trainer = Trainer(settings.train, train, dev, passages, work, work / "model", context=context,
-                      data_card={"lists": f"human qrels {qrels_path}", "corpus": str(data)})
-    state = trainer.train(resume=not restart)
+        print(f"human qrels {qrels_path}: {load_report.summary()}; {len(train):,} training and "
+              f"{counted(len(dev), 'dev query', 'dev queries')}")
+    with run_lock(out) if context.is_main else nullcontext():
+        trainer = Trainer(settings.train, train, dev, passages, work, work / "model", context=context,
+                          data_card={"lists": f"human qrels {qrels_path}", "corpus": str(data)})
+        state = trainer.train(resume=not restart)
     if context.is_main:
         best = "n/a" if state.best_dev_loss is None else f"{state.best_dev_loss:.5f}"
         how = "stopped early" if state.stopped_early else "finished"

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from corpustune.errors import InputError
+
 
 @contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
@@ -104,13 +106,28 @@ def _truncate_torn_tail(path: Path) -> None:
 
 
 def read_jsonl_log(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    """Read a log written by `JsonlAppender`; a torn (unterminated) last line is ignored."""
+    """Read a log written by `JsonlAppender`; a torn (unterminated) last line is ignored, any other
+    line that is not a JSON object raises InputError naming the file, the line and the fix."""
     path = Path(path)
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.endswith("\n"):
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.endswith(b"\n"):
                 return
             if line.strip():
-                yield json.loads(line)
+                yield _log_record(path, number, line)
+
+
+def _log_record(path: Path, number: int, line: bytes) -> dict[str, Any]:
+    """One line of a log as a JSON object, or InputError naming the damaged line."""
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        record = None
+    if not isinstance(record, dict):
+        raise InputError(
+            f"{path}: line {number} is damaged (not a JSON object in UTF-8); delete or repair that line (a line of "
+            f"a cache in RUN/cache/ only holds finished work, which is then done again)"
+        )
+    return record

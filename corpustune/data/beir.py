@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from corpustune.data.atomic import atomic_open, write_jsonl_atomic
 from corpustune.data.lines import iter_jsonl, iter_text_lines
 from corpustune.data.records import Query
 from corpustune.errors import InputError
+from corpustune.plural import counted
 
 Qrels = dict[str, dict[str, int]]
 """query id -> passage id -> graded relevance (0 = judged not relevant)."""
@@ -18,6 +19,9 @@ Qrels = dict[str, dict[str, int]]
 def read_queries(path: str | os.PathLike) -> dict[str, Query]:
     """Read a BEIR `queries.jsonl` (`_id`, `text`, optional `type`/`source_id`) into id -> Query."""
     path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: not found; the queries of a BEIR folder are in queries.jsonl, one JSON object "
+                         f"with '_id' and 'text' per line")
     queries: dict[str, Query] = {}
     for number, record in iter_jsonl(path):
         if record.get("_id") in (None, "") or record.get("text") is None:
@@ -83,7 +87,48 @@ def load_split(folder: str | os.PathLike, split: str) -> tuple[dict[str, Query],
     missing = [q for q in qrels if q not in queries]
     if missing:
         raise InputError(
-            f"{qrels_path}: {len(missing)} query ids have qrels but no text in queries.jsonl "
-            f"(first: {missing[:5]})"
+            f"{qrels_path}: {counted(len(missing), 'query id')} with qrels but no text in queries.jsonl "
+            f"(first: {missing[:5]}); add the queries or remove their qrels"
         )
     return {q: queries[q] for q in qrels}, qrels
+
+
+def judged_outside_corpus(qrels: Qrels, passage_ids: Collection[str], path: str | os.PathLike) -> str | None:
+    """Check the judged passages of `qrels` (read from `path`) against the corpus ids.
+
+    Returns None when every judged passage is in the corpus, and a warning naming how many are
+    not (the first few listed; they can only count as misses) otherwise. Raises InputError when
+    no relevant passage is in the corpus: every measure would be 0.
+    """
+    corpus = set(passage_ids)
+    judged = {p for passages in qrels.values() for p in passages}
+    missing = sorted(judged - corpus)
+    if not missing:
+        return None
+    relevant = {p for passages in qrels.values() for p, grade in passages.items() if grade > 0}
+    if not relevant & corpus:
+        raise InputError(
+            f"{path}: none of its {counted(len(relevant), 'relevant passage')} is in the corpus (first ids: "
+            f"{missing[:5]}); the qrels belong to another corpus, or the corpus ids are read from the wrong field "
+            f"(--id-field)"
+        )
+    return (f"{path}: {len(missing):,} of {counted(len(judged), 'judged passage')} are not in the corpus (first: "
+            f"{missing[:5]}); they count as misses")
+
+
+def split_names(folder: str | os.PathLike) -> list[str]:
+    """The qrels splits of a BEIR folder (`qrels/<split>.tsv`), sorted."""
+    qrels = Path(folder) / "qrels"
+    return sorted(p.stem for p in qrels.glob("*.tsv")) if qrels.is_dir() else []
+
+
+def check_splits(folder: str | os.PathLike, splits: Iterable[str], passage_ids: Collection[str]) -> list[str]:
+    """Read the queries and qrels of each split that the folder has, as evaluation will; returns
+    the warnings of `judged_outside_corpus` and raises InputError for what evaluation would reject."""
+    warnings = []
+    for split in dict.fromkeys(splits):
+        if (Path(folder) / "qrels" / f"{split}.tsv").exists():
+            _, qrels = load_split(folder, split)
+            warning = judged_outside_corpus(qrels, passage_ids, Path(folder) / "qrels" / f"{split}.tsv")
+            warnings += [warning] if warning else []
+    return warnings

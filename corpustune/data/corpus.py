@@ -1,8 +1,10 @@
 """Streaming corpus readers: BEIR folders, JSONL, CSV/TSV, Parquet and folders of text files.
 
 Every reader yields `Passage` records one at a time, so a corpus never has to fit in memory as
-text. What is skipped (empty texts) is counted in a `ReadReport`; everything else that is wrong
-raises `InputError` naming the file, the line or record, and the fix.
+text. What is skipped (empty or null texts; in a text folder, files of other types, hidden files
+and folders, symbolic links) is counted in a `ReadReport`; everything else that is wrong raises
+`InputError` naming the file, the line or record, and the fix, and so does a corpus that yields
+no passage at all.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from pydantic import BaseModel, ConfigDict
 from corpustune.data.lines import iter_jsonl, iter_text_lines
 from corpustune.data.records import Passage
 from corpustune.errors import InputError, require_extra
+from corpustune.plural import counted
 
 CorpusFormat = Literal["auto", "beir", "jsonl", "csv", "tsv", "parquet", "textdir"]
 TEXT_SUFFIXES = (".txt", ".md")
 MAX_REPORTED = 5
+ID_FORBIDDEN = {"\t": "a tab", "\n": "a line break", "\r": "a carriage return"}
+"""Characters an id may not hold: ids are written into tab-separated qrels, one per line."""
 
 
 class CorpusSpec(BaseModel):
@@ -42,6 +47,19 @@ class CorpusSpec(BaseModel):
     """Text folders: whitespace tokens shared by consecutive passages of one file."""
 
 
+@dataclass(frozen=True)
+class Ignored:
+    """An entry of a text folder that is not read, and why (`IGNORED_REASONS`)."""
+
+    path: str
+    reason: str
+
+
+IGNORED_REASONS = {"type": ("file of another type", "files of other types"),
+                   "hidden": ("hidden file or folder", "hidden files or folders"),
+                   "link": ("symbolic link (not followed)", "symbolic links (not followed)")}
+
+
 @dataclass
 class ReadReport:
     """What a read kept and skipped; filled while the reader is consumed."""
@@ -49,26 +67,53 @@ class ReadReport:
     kept: int = 0
     skipped_empty: int = 0
     skipped_empty_examples: list[str] = field(default_factory=list)
+    ignored: dict[str, int] = field(default_factory=dict)
+    """Entries of a text folder that were not read, per reason (`IGNORED_REASONS`)."""
+    ignored_examples: list[str] = field(default_factory=list)
 
     def skip_empty(self, where: str) -> None:
         self.skipped_empty += 1
         if len(self.skipped_empty_examples) < MAX_REPORTED:
             self.skipped_empty_examples.append(where)
 
+    def ignore(self, entry: Ignored) -> None:
+        self.ignored[entry.reason] = self.ignored.get(entry.reason, 0) + 1
+        if len(self.ignored_examples) < MAX_REPORTED:
+            self.ignored_examples.append(entry.path)
+
+    def ignored_summary(self) -> str:
+        """E.g. "ignored 3 files of other types, 1 hidden file or folder (first: a.pdf, ...)"; "" if none."""
+        if not self.ignored:
+            return ""
+        parts = [counted(count, *IGNORED_REASONS[reason]) for reason, count in self.ignored.items()]
+        return f"ignored {', '.join(parts)} (first: {', '.join(self.ignored_examples)})"
+
     def summary(self) -> str:
-        text = f"{self.kept:,} passages read"
+        text = f"{counted(self.kept, 'passage')} read"
         if self.skipped_empty:
             text += (
                 f"; {self.skipped_empty:,} skipped because their text is empty "
                 f"(first: {', '.join(self.skipped_empty_examples)})"
             )
+        if self.ignored:
+            text += f"; {self.ignored_summary()}"
         return text
 
 
 def detect_format(path: Path) -> CorpusFormat:
-    """Guess the format from the path: a BEIR folder, a text folder, or a file suffix."""
+    """Guess the format from the path: a BEIR folder, a text folder, or a file suffix.
+
+    A folder with `queries.jsonl` or `qrels/` but no `corpus.jsonl` is a broken BEIR folder, not
+    a text folder."""
     if path.is_dir():
-        return "beir" if (path / "corpus.jsonl").exists() else "textdir"
+        if (path / "corpus.jsonl").exists():
+            return "beir"
+        if (path / "queries.jsonl").exists() or (path / "qrels").is_dir():
+            raise InputError(
+                f"{path}: has queries.jsonl or qrels/ like a BEIR folder, but no corpus.jsonl; add the corpus "
+                f"file, or pass --format textdir to read the folder's .txt/.md files"
+            )
+        return "textdir"
     suffix = path.suffix.lower()
     formats = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
     if suffix not in formats:
@@ -101,9 +146,13 @@ def iter_passages(spec: CorpusSpec, report: ReadReport | None = None) -> Iterato
     duplicates: list[str] = []
     duplicate_count = 0
     for where, passage in readers[form](spec, form):
+        if isinstance(passage, Ignored):
+            report.ignore(passage)
+            continue
         if not passage.text.strip():
             report.skip_empty(where)
             continue
+        _check_id(passage.id, where)
         if passage.id in seen:
             duplicate_count += 1
             if len(duplicates) < MAX_REPORTED:
@@ -114,9 +163,34 @@ def iter_passages(spec: CorpusSpec, report: ReadReport | None = None) -> Iterato
         yield passage
     if duplicate_count:
         raise InputError(
-            f"{spec.path}: {duplicate_count:,} records repeat an id used earlier; first: "
-            f"{', '.join(duplicates)}. Ids must be unique: remove or rename the repeated records"
+            f"{spec.path}: {counted(duplicate_count, 'record')} repeat{'s' if duplicate_count == 1 else ''} an id "
+            f"used earlier; first: {', '.join(duplicates)}. Ids must be unique: remove or rename the repeated records"
         )
+    if report.kept == 0:
+        raise InputError(_nothing_read(spec, form, report))
+
+
+def _nothing_read(spec: CorpusSpec, form: str, report: ReadReport) -> str:
+    """Why a corpus gave no passage, and what to do."""
+    if report.skipped_empty:
+        return (f"{spec.path}: no passages: every record's {spec.text_field!r} is empty "
+                f"({counted(report.skipped_empty, 'record')}, first: {', '.join(report.skipped_empty_examples)}); "
+                f"name the field that holds the text with --text-field")
+    if form == "textdir":
+        ignored = f"; {report.ignored_summary()}" if report.ignored else ""
+        return (f"{spec.path}: no passages: the folder has no {' or '.join(TEXT_SUFFIXES)} files{ignored}; "
+                f"put the texts in such files, or give a BEIR folder or a .jsonl/.csv/.tsv/.parquet file")
+    return f"{spec.path}: no passages: the file holds no records; a corpus needs at least one passage"
+
+
+def _check_id(identifier: str, where: str) -> None:
+    """Reject an id that holds a character a qrels line cannot carry."""
+    for character, name in ID_FORBIDDEN.items():
+        if character in identifier:
+            raise InputError(
+                f"{where}: id {identifier!r} contains {name}, which cannot be written into a qrels file; "
+                f"remove it from the id"
+            )
 
 
 def read_passages(spec: CorpusSpec, report: ReadReport | None = None) -> list[Passage]:
@@ -140,25 +214,47 @@ def corpus_digest(passages: Iterable[Passage]) -> str:
 
 
 def _record_to_passage(record: dict[str, Any], spec: CorpusSpec, where: str) -> Passage:
+    """A record as a Passage. The id must be text or an integer, the text and title text (a null
+    text counts as empty, a null title as none); anything else is an error naming the record."""
     id_fields = [spec.id_field] if spec.id_field else ["_id", "id"]
-    identifier = next((record[f] for f in id_fields if record.get(f) not in (None, "")), None)
-    if identifier is None:
+    id_field = next((f for f in id_fields if record.get(f) not in (None, "")), None)
+    if id_field is None:
         raise InputError(
             f"{where}: record has no id (looked for {' or '.join(map(repr, id_fields))}; fields: "
             f"{sorted(record)}); add an id or name the id field with --id-field"
         )
-    text = record.get(spec.text_field)
-    if text is None:
+    identifier = record[id_field]
+    if isinstance(identifier, bool) or not isinstance(identifier, str | int):
+        raise InputError(
+            f"{where}: the id {identifier!r} ({id_field!r}) is {_kind(identifier)}; an id must be text or an "
+            f"integer: fix the record or name another id field with --id-field"
+        )
+    if spec.text_field not in record:
         raise InputError(
             f"{where}: record {identifier!r} has no {spec.text_field!r} field (fields: {sorted(record)}); "
             f"add the text or name the text field with --text-field"
         )
-    title = record.get(spec.title_field) or ""
-    return Passage(id=str(identifier), text=str(text), title=str(title))
+    text, title = record[spec.text_field], record.get(spec.title_field)
+    for name, value in ((spec.text_field, text), (spec.title_field, title)):
+        if value is not None and not isinstance(value, str):
+            raise InputError(
+                f"{where}: record {identifier!r} has {_kind(value)} as its {name!r} field; it must be text: "
+                f"fix the record, or name the right field with --text-field / --title-field"
+            )
+    return Passage(id=str(identifier), text=text or "", title=title or "")
+
+
+def _kind(value: Any) -> str:
+    """`a list`, `a number`, ... for messages about a field of the wrong type."""
+    kinds = {bool: "a boolean", int: "a number", float: "a decimal number", list: "a list", dict: "an object"}
+    return next((name for kind, name in kinds.items() if isinstance(value, kind)), f"a {type(value).__name__}")
 
 
 def _read_beir(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage]]:
-    yield from _read_jsonl(spec.model_copy(update={"path": spec.path / "corpus.jsonl"}), "jsonl")
+    corpus = spec.path / "corpus.jsonl"
+    if not corpus.is_file():
+        raise InputError(f"{corpus}: not found; a BEIR folder holds its passages in corpus.jsonl")
+    yield from _read_jsonl(spec.model_copy(update={"path": corpus}), "jsonl")
 
 
 def _read_jsonl(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage]]:
@@ -168,33 +264,94 @@ def _read_jsonl(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage]]:
 
 
 def _read_delimited(spec: CorpusSpec, form: str) -> Iterator[tuple[str, Passage]]:
+    """CSV with RFC 4180 quoting (a quote left open is an error naming the line where it opened);
+    TSV literally, without quoting (a field holds no tab or line break; quotes are text)."""
     lines = (line for _, line in iter_text_lines(spec.path, keep_newline=True))
-    reader = csv.DictReader(lines, delimiter="\t" if form == "tsv" else ",")
-    for record in reader:
-        where = f"{spec.path}: line {reader.line_num}"
-        if None in record:
-            raise InputError(
-                f"{where}: more fields than the header has columns; quote fields that contain the delimiter"
-            )
-        yield where, _record_to_passage(record, spec, where)
+    if form == "tsv":
+        reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
+    else:
+        reader = csv.reader(lines, delimiter=",", strict=True)
+    header = None
+    while True:
+        first_line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise InputError(_quote_problem(spec.path, first_line, error)) from None
+        if header is None:
+            header = [name.strip() for name in row]
+            _check_header(spec.path, header, form)
+            continue
+        where = f"{spec.path}: line {first_line}"
+        if row and len(row) != len(header):
+            raise InputError(_width_problem(where, header, row, form))
+        if row:
+            yield where, _record_to_passage(dict(zip(header, row)), spec, where)
+
+
+def _check_header(path: Path, header: list[str], form: str) -> None:
+    """A header of one column that holds another delimiter: the file is separated by something else."""
+    others = [name for mark, name in ((";", "semicolons"), ("\t", "tabs"), (",", "commas"), ("|", "bars"))
+              if len(header) == 1 and mark in header[0]]
+    if others:
+        expected = "tabs (TSV)" if form == "tsv" else "commas (CSV)"
+        raise InputError(
+            f"{path}: line 1: the header {header[0]!r} is one column when split at {expected}; the file seems "
+            f"separated by {others[0]}: convert it to a .csv separated by commas or a .tsv separated by tabs"
+        )
+
+
+def _quote_problem(path: Path, line: int, error: csv.Error) -> str:
+    if "unexpected end of data" in str(error):
+        return (f"{path}: line {line}: a quoted field that starts on this line is never closed; close the "
+                f"quote, or write a quote inside a field as two quotes in a quoted field (\"a \"\"b\"\" c\")")
+    return (f"{path}: line {line}: malformed CSV quoting ({error}); a field with quotes must be quoted as a "
+            f"whole, with each quote inside it doubled (\"a \"\"b\"\" c\")")
+
+
+def _width_problem(where: str, header: list[str], row: list[str], form: str) -> str:
+    """Too many or too few fields; a header of one column hints at another delimiter."""
+    delimiter = "tab" if form == "tsv" else "comma"
+    if len(header) == 1:
+        return (f"{where}: {len(row)} fields but the header {header[0]!r} has one column; the file is read as "
+                f"{delimiter}-separated ({form.upper()}): use a .csv file separated by commas or a .tsv file "
+                f"separated by tabs (or pass --format)")
+    if len(row) > len(header):
+        fix = ("quote fields that contain a comma" if form == "csv"
+               else "a TSV field cannot hold a tab; remove the tabs inside fields")
+    else:
+        fix = "give every column a field (an empty field is two delimiters in a row)" + (
+            "; a TSV field cannot hold a line break either" if form == "tsv" else "")
+    return f"{where}: {len(row)} fields but the header has {len(header)} columns ({', '.join(header)}); {fix}"
 
 
 def _read_parquet(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage]]:
     parquet = require_extra("pyarrow.parquet", "parquet")
+    import pyarrow
+
     row = 0
-    for batch in parquet.ParquetFile(spec.path).iter_batches(batch_size=4096):
-        for record in batch.to_pylist():
-            yield f"{spec.path}: row {row}", _record_to_passage(record, spec, f"{spec.path}: row {row}")
-            row += 1
+    try:
+        batches = parquet.ParquetFile(spec.path).iter_batches(batch_size=4096)
+        for batch in batches:
+            for record in batch.to_pylist():
+                yield f"{spec.path}: row {row}", _record_to_passage(record, spec, f"{spec.path}: row {row}")
+                row += 1
+    except (pyarrow.ArrowException, OSError) as error:
+        raise InputError(f"{spec.path}: not a readable Parquet file ({error}); rewrite it, e.g. with "
+                         f"pandas.DataFrame.to_parquet") from None
 
 
-def _read_textdir(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage]]:
+def _read_textdir(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage | Ignored]]:
     if spec.chunk_overlap >= spec.chunk_words:
         raise InputError(
             f"chunk_overlap ({spec.chunk_overlap}) must be smaller than chunk_words ({spec.chunk_words})"
         )
-    files = sorted(p for p in spec.path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
-    for file in files:
+    for file in _folder_files(spec.path, spec.path):
+        if isinstance(file, Ignored):
+            yield file.path, file
+            continue
         relative = file.relative_to(spec.path).as_posix()
         text = "".join(line for _, line in iter_text_lines(file, keep_newline=True))
         chunks = split_words(text, spec.chunk_words, spec.chunk_overlap)
@@ -204,6 +361,23 @@ def _read_textdir(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage]]
         for index, chunk in enumerate(chunks):
             identifier = f"{relative}#{index}"
             yield identifier, Passage(id=identifier, text=chunk)
+
+
+def _folder_files(folder: Path, root: Path) -> Iterator[Path | Ignored]:
+    """The text files under `folder` in path order, and an `Ignored` for every entry left out:
+    hidden files and folders (not entered), symbolic links (not followed), files of other types."""
+    for entry in sorted(folder.iterdir()):
+        relative = entry.relative_to(root).as_posix()
+        if entry.name.startswith("."):
+            yield Ignored(relative, "hidden")
+        elif entry.is_symlink():
+            yield Ignored(relative, "link")
+        elif entry.is_dir():
+            yield from _folder_files(entry, root)
+        elif entry.suffix.lower() in TEXT_SUFFIXES:
+            yield entry
+        else:
+            yield Ignored(relative, "type")
 
 
 def split_words(text: str, size: int, overlap: int) -> list[str]:

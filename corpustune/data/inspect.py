@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from corpustune.data.corpus import CorpusSpec, ReadReport, iter_passages
+from corpustune.data.beir import check_splits, split_names
+from corpustune.data.corpus import CorpusSpec, ReadReport, detect_format, iter_passages
 from corpustune.data.records import Passage
 from corpustune.errors import InputError
 
@@ -28,22 +29,29 @@ def _batched(passages: Iterator[Passage], size: int) -> Iterator[list[Passage]]:
 def inspect_corpus(spec: CorpusSpec, tokenizer=None, batch_size: int = 2048) -> dict:
     """Stream the corpus once and summarize it.
 
-    Returns a dict with `passages`, `skipped_empty` (+ examples), `rejected` (the error that
-    a stage would raise, or None), and percentiles of character and token lengths (tokens
-    counted by `tokenizer` without truncation, when given). Memory: the ids (for duplicate
-    detection) and two int arrays, never the texts.
+    Returns a dict with `passages`, `skipped_empty` (+ examples), `ignored` (entries of a text
+    folder not read, per reason, + examples), `splits` (a BEIR folder's qrels splits), `warnings`,
+    `rejected` (the error that a stage would raise, or None), and percentiles of character and
+    token lengths (tokens counted by `tokenizer` without truncation, when given). The queries
+    and qrels of a BEIR folder are checked as evaluation reads them. Memory: the ids and two int
+    arrays, never the texts.
     """
     report = ReadReport()
     characters = array("i")
     tokens = array("i")
-    rejected = None
+    passage_ids: set[str] = set()
+    rejected, warnings, splits = None, [], []
     try:
         for batch in _batched(iter_passages(spec, report), batch_size):
+            passage_ids.update(p.id for p in batch)
             texts = [p.full_text() for p in batch]
             characters.extend(len(t) for t in texts)
             if tokenizer is not None:
                 encoded = tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
                 tokens.extend(len(ids) for ids in encoded)
+        if _is_beir(spec):
+            splits = split_names(spec.path)
+            warnings = check_splits(spec.path, splits, passage_ids)
     except InputError as error:
         rejected = str(error)
     summary = {
@@ -51,12 +59,20 @@ def inspect_corpus(spec: CorpusSpec, tokenizer=None, batch_size: int = 2048) -> 
         "passages": report.kept,
         "skipped_empty": report.skipped_empty,
         "skipped_empty_examples": report.skipped_empty_examples,
+        "ignored": report.ignored,
+        "ignored_examples": report.ignored_examples,
+        "splits": splits,
+        "warnings": warnings,
         "rejected": rejected,
         "characters": _percentiles(characters),
     }
     if tokenizer is not None:
         summary["tokens"] = _percentiles(tokens)
     return summary
+
+
+def _is_beir(spec: CorpusSpec) -> bool:
+    return spec.format == "beir" or (spec.format == "auto" and detect_format(spec.path) == "beir")
 
 
 def _percentiles(values: array) -> dict[str, float]:

@@ -10,12 +10,15 @@ from typing import Any
 
 from corpustune.errors import InputError
 
+BYTE_ORDER_MARK = "\ufeff"
+
 
 def iter_text_lines(path: str | os.PathLike, keep_newline: bool = False) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, decoded line), streaming; the newline is stripped unless asked.
 
-    Raises InputError naming the file, line and absolute byte offset of the first byte that is
-    not valid UTF-8.
+    A UTF-8 byte order mark at the start of the file (Excel's "CSV UTF-8") is dropped. Raises
+    InputError naming the file, line and absolute byte offset of the first byte that is not
+    valid UTF-8.
     """
     path = Path(path)
     offset = 0
@@ -30,6 +33,8 @@ def iter_text_lines(path: str | os.PathLike, keep_newline: bool = False) -> Iter
                     f"`iconv -f latin1 -t utf-8`"
                 ) from None
             offset += len(raw)
+            if number == 1:
+                line = line.removeprefix(BYTE_ORDER_MARK)
             yield number, line if keep_newline else line.rstrip("\r\n")
 
 

@@ -53,7 +53,6 @@ def write_outputs(
     generator: str,
     prompt_version: str,
     json_type: str,
-    extra: dict | None = None,
 ) -> dict:
     """Write every output file for the sampled passages; returns the stats written."""
     stats = {t.name: TypeStats() for t in types}
@@ -94,7 +93,6 @@ def write_outputs(
         "heldout_types": {name: s.to_json() for name, s in heldout_stats.items()},
         "generator": generator,
         "prompt_version": prompt_version,
-        **(extra or {}),
     }
     write_queries(layout.queries_file, kept)
     write_qrels(layout.train_qrels, train_qrels)

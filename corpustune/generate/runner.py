@@ -46,6 +46,9 @@ class Job:
 
 @dataclass
 class GenerationResult:
+    """What `run_generation` wrote (`stats`, as in stats.json) and did: LLM calls made now and
+    sampled passages whose completions all came from the log."""
+
     out_dir: Path
     stats: dict
     generated_calls: int
@@ -172,10 +175,9 @@ def run_generation(
                 backend.close()
         records = read_log(log_path, keys, digests)
     reused = len(sample.passages) - len(pending)
-    calls_summary = {"calls": {"generated_now": calls, "passages_reused_from_log": reused}}
-    stats = write_outputs(
-        layout, sample, types, records, config, generator_name(config), PROMPT_VERSION, JSON_TYPE, calls_summary
-    )
+    # The outputs depend on the log's content only: how much of it this call wrote (`calls`,
+    # `reused`) is reported, not written, so that a rebuild from the log changes no output.
+    stats = write_outputs(layout, sample, types, records, config, generator_name(config), PROMPT_VERSION, JSON_TYPE)
     return GenerationResult(out_dir, stats, calls, reused)
 
 
@@ -200,7 +202,7 @@ def _generate(
     batch_size = config.batch_passages or backend.preferred_batch_passages
     started, tokens, calls = time.perf_counter(), 0, 0
     bar = tqdm(total=len(pending), unit="passage", desc="generate", disable=not show_progress)
-    with JsonlAppender(log_path) as log:
+    with bar, JsonlAppender(log_path) as log:
         for start in range(0, len(pending), batch_size):
             jobs = [j for p in pending[start : start + batch_size] for j in plan_jobs(p, types, keys, done, config)]
             completions = iter(backend.generate([r for job in jobs for r in job.requests], sampling))
@@ -224,5 +226,4 @@ def _generate(
             bar.update(len(pending[start : start + batch_size]))
             seconds = max(time.perf_counter() - started, 1e-9)
             bar.set_postfix_str(f"{tokens / seconds:.1f} tok/s")
-    bar.close()
     return calls

@@ -59,6 +59,11 @@ def mine_run(
     started = time.perf_counter()
     queries, heldout = training_queries(run)
     layout = RunLayout(run)
+    if not queries:
+        raise InputError(
+            f"{layout.queries_file}: no training queries to mine (the generate stage kept none; its counts per type "
+            f"and filter are in {layout.query_stats}); generate for more passages or another model"
+        )
     out = layout.candidates_dir
     context = init_distributed()
     mine_queries = shard(queries, context)

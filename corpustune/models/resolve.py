@@ -1,27 +1,63 @@
-"""Turn a model argument into something a loader can open, without touching the network.
+"""Turn a model argument into something a loader can open, or one line that says why it cannot.
 
 A model argument is one of:
 - an alias of a packaged model (`minilm`, `qwen-coder-0.5b`, ...; see `registry.PACKAGED_MODELS`);
 - a local file or folder;
-- a Hugging Face hub id (`org/name`), returned unchanged for the loader to fetch.
+- a Hugging Face hub id (`org/name`), returned unchanged for the loader to fetch; for a GGUF file
+  (llama.cpp) `org/name:FILE.gguf` (FILE may be a glob pattern such as `*q4_k_m.gguf`), which is
+  downloaded into the Hugging Face cache on first use.
+
+Given the role the model is asked for (`ROLES`), an alias of the wrong kind, a folder where a
+GGUF file is needed or a file that is not GGUF fails at once with the aliases that fit. A hub id
+is checked with one metadata request: when the hub cannot be reached (or `HF_HUB_OFFLINE` is
+set) a model already in the Hugging Face cache is used from there, and any other fails at once
+instead of after the loaders' retries.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import hashlib
 import os
+import re
 import shutil
 import site
 import sys
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from corpustune.errors import ModelNotFoundError
-from corpustune.models.registry import PACKAGED_MODELS, PackagedModel
+from corpustune.models.registry import PACKAGED_MODELS, ModelKind, PackagedModel
 
 CACHE_ENV = "CORPUSTUNE_CACHE"
 CHUNK = 1 << 20
+GGUF_MAGIC = b"GGUF"
+HUB_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Role:
+    """What a model is asked for: `needs` says it to the user; `kinds` are the packaged kinds
+    that fit; `file` is True when only a GGUF file fits and False when only a folder or hub id
+    does (None: either)."""
+
+    needs: str
+    kinds: tuple[ModelKind, ...]
+    file: bool | None
+
+
+ROLES = {
+    "embedding": Role("an embedding model (a sentence-transformers folder or hub id)",
+                      ("sentence-transformers",), False),
+    "tokenizer": Role("a model with a Hugging Face tokenizer (a folder or hub id)", ("sentence-transformers",), False),
+    "cross-encoder": Role("a cross-encoder (a Hugging Face sequence-classification folder or hub id, e.g. "
+                          "BAAI/bge-reranker-base)", (), False),
+    "gguf": Role("a GGUF model file for llama.cpp", ("gguf",), True),
+    "llm": Role("an LLM: a GGUF file (llama.cpp) or a Hugging Face causal language model", ("gguf",), None),
+}
 
 
 def cache_dir() -> Path:
@@ -29,21 +65,44 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or "~/.cache/corpustune").expanduser()
 
 
-def resolve_model(name: str) -> str:
-    """Return a local path for an alias or path, or the hub id unchanged.
+def resolve_model(name: str, role: str | None = None) -> str:
+    """Return a local path for an alias, a path or a GGUF on the hub, or a hub id to fetch.
 
-    Raises ModelNotFoundError with the install command for a missing packaged model, and for a
-    path that does not exist.
+    `role` (a key of `ROLES`) is what the model is for; None accepts any kind. Raises
+    ModelNotFoundError with the fix: the install command of a missing packaged model, the aliases
+    that fit a role, a path that does not exist or has the wrong form, a hub id that cannot be
+    fetched.
     """
+    return _resolve(name, role, fetch=True)
+
+
+def check_model(name: str, role: str) -> None:
+    """Raise now what `resolve_model(name, role)` would raise, without assembling packaged
+    weights or downloading anything (a hub id costs one metadata request)."""
+    _resolve(name, role, fetch=False)
+
+
+def _resolve(name: str, role: str | None, fetch: bool) -> str:
+    wanted = ROLES[role] if role is not None else None
     if name in PACKAGED_MODELS:
-        return str(materialize(PACKAGED_MODELS[name]))
+        model = PACKAGED_MODELS[name]
+        if wanted is not None and model.kind not in wanted.kinds:
+            raise ModelNotFoundError(_wrong_alias(model, wanted))
+        if not fetch and not is_available(model):
+            raise _not_installed(model)
+        return str(materialize(model)) if fetch else name
     path = Path(name).expanduser()
     if path.exists():
+        if wanted is not None:
+            _check_path(path, wanted)
         return str(path)
+    repo, _, filename = name.partition(":")
+    if repo.count("/") == 1 and all(repo.split("/")) and not _looks_like_path(repo):
+        if wanted is not None and (wanted.file or filename):
+            return _hub_gguf(repo, filename, wanted, fetch)
+        return _hub_model(repo)
     if _looks_like_path(name):
         raise ModelNotFoundError(f"{name}: no such model file or folder")
-    if name.count("/") == 1:
-        return name
     raise ModelNotFoundError(
         f"{name!r} is neither a packaged model alias ({', '.join(PACKAGED_MODELS)}), an existing path, "
         f"nor a hub id of the form 'org/name'; `corpustune models` lists the aliases"
@@ -52,6 +111,137 @@ def resolve_model(name: str) -> str:
 
 def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or name.endswith((".gguf", ".bin"))
+
+
+def _wrong_alias(model: PackagedModel, wanted: Role) -> str:
+    """The packaged model is of the wrong kind: say what it is, what is needed and what fits."""
+    fitting = [alias for alias, other in PACKAGED_MODELS.items() if other.kind in wanted.kinds]
+    others = "a local path or a hub id"
+    choice = f"use one of {', '.join(fitting)} or {others}" if fitting else f"no packaged model fits: give {others}"
+    return (f"{model.alias!r} is a packaged {model.kind} model ({model.name}), but this needs {wanted.needs}; "
+            f"{choice} (`corpustune models` lists the aliases)")
+
+
+def _check_path(path: Path, wanted: Role) -> None:
+    """A folder where a GGUF file is needed, a file that is not GGUF, a file where a folder is needed."""
+    if path.is_dir():
+        if wanted.file:
+            raise ModelNotFoundError(f"{path}: is a folder, but this needs {wanted.needs}; give the path of the "
+                                     f".gguf file")
+        return
+    if wanted.file is False:
+        raise ModelNotFoundError(f"{path}: is a file, but this needs {wanted.needs}; give the model's folder")
+    with open(path, "rb") as handle:
+        if handle.read(len(GGUF_MAGIC)) != GGUF_MAGIC:
+            raise ModelNotFoundError(f"{path}: is not a GGUF file (it does not start with the GGUF signature), but "
+                                     f"this needs {wanted.needs}; give a .gguf file (convert a Hugging Face model with "
+                                     f"llama.cpp's convert_hf_to_gguf.py)")
+
+
+def hub_offline() -> bool:
+    """True when `HF_HUB_OFFLINE` is set (read now, not at import)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def _hub_files(repo: str) -> tuple[str, ...] | str | None:
+    """The files of hub repo `repo` from one metadata request without retries; None when the hub
+    answered with another error (the loader reports it); or why the hub gave no answer (DNS,
+    connection, proxy, timeout, `HF_HUB_OFFLINE`). A missing or gated repo raises ModelNotFoundError."""
+    return "HF_HUB_OFFLINE is set" if hub_offline() else _hub_listing(repo)
+
+
+@functools.cache
+def _hub_listing(repo: str) -> tuple[str, ...] | str | None:
+    """`_hub_files` online, asked once per process and repo."""
+    import huggingface_hub
+
+    try:
+        info = huggingface_hub.model_info(repo, timeout=HUB_TIMEOUT_S)
+    except huggingface_hub.errors.GatedRepoError:
+        raise ModelNotFoundError(f"{repo}: a gated model on the Hugging Face hub; accept its terms at "
+                                 f"https://huggingface.co/{repo} and log in with `hf auth login`") from None
+    except huggingface_hub.errors.RepositoryNotFoundError:
+        raise ModelNotFoundError(f"{repo}: no such model on the Hugging Face hub (or it is private: log in "
+                                 f"with `hf auth login`); check the id") from None
+    except huggingface_hub.errors.HfHubHTTPError:
+        return None
+    except Exception as error:  # no answer at all
+        return f"the Hugging Face hub cannot be reached ({type(error).__name__}: {error})"
+    return tuple(sibling.rfilename for sibling in info.siblings or ())
+
+
+def _hub_model(repo: str) -> str:
+    """The hub id when the hub answers; the cached snapshot folder when it does not; otherwise
+    ModelNotFoundError at once (the loaders would retry for a minute)."""
+    import huggingface_hub
+
+    listing = _hub_files(repo)
+    if not isinstance(listing, str):
+        return repo
+    try:
+        return huggingface_hub.snapshot_download(repo, local_files_only=True)
+    except huggingface_hub.errors.LocalEntryNotFoundError:
+        raise ModelNotFoundError(
+            f"{repo}: {listing} and the model is not in the local Hugging Face cache; connect to the network, "
+            f"or download it where there is one (`hf download {repo}`) and pass its folder, or use a packaged "
+            f"alias (`corpustune models`)"
+        ) from None
+
+
+def _hub_gguf(repo: str, pattern: str, wanted: Role, fetch: bool) -> str:
+    """The local path of a GGUF file of hub repo `repo` (the file `pattern` names or matches, or
+    the only GGUF file of the repo), downloaded into the Hugging Face cache on first use (not
+    when `fetch` is False: then `repo`); from the cache alone when the hub gives no answer."""
+    import huggingface_hub
+
+    listing = _hub_files(repo)
+    exact = pattern if pattern and not any(mark in pattern for mark in "*?[") else ""
+    if isinstance(listing, str):
+        if exact:
+            try:
+                return huggingface_hub.hf_hub_download(repo, exact, local_files_only=True)
+            except huggingface_hub.errors.LocalEntryNotFoundError:
+                pass
+        raise ModelNotFoundError(
+            f"{repo}{':' + pattern if pattern else ''}: {listing} and the file is not in the local Hugging Face "
+            f"cache; download it where there is a network (`hf download {repo} {exact or 'FILE.gguf'}`) and pass "
+            f"the path of the .gguf file"
+        )
+    files = [exact] if exact else _gguf_choice(repo, pattern, listing, wanted)
+    if not fetch:
+        return repo
+    try:
+        paths = [huggingface_hub.hf_hub_download(repo, file) for file in files]
+    except huggingface_hub.errors.EntryNotFoundError:
+        raise ModelNotFoundError(f"{repo}: has no file {exact!r}; see https://huggingface.co/{repo}/tree/main "
+                                 f"for its GGUF files") from None
+    return paths[0]  # llama.cpp opens the other parts of a split GGUF from beside the first
+
+
+def _gguf_choice(repo: str, pattern: str, listing: tuple[str, ...] | None, wanted: Role) -> list[str]:
+    """The GGUF file of `repo` that `pattern` (default: any) matches, or the parts of one split
+    GGUF; ModelNotFoundError naming the files when none or several match."""
+    hint = f"see https://huggingface.co/{repo}/tree/main and give the file as --model {repo}:FILE.gguf"
+    if listing is None:
+        raise ModelNotFoundError(f"{repo}: the Hugging Face hub did not list its files; {hint}")
+    files = sorted(f for f in listing if f.lower().endswith(".gguf")
+                   and fnmatch.fnmatch(f.lower(), (pattern or "*.gguf").lower()))
+    if not files:
+        found = f"matches {pattern!r}" if pattern else "is in the repository"
+        raise ModelNotFoundError(f"{repo}: no GGUF file {found}, but this needs {wanted.needs}; {hint}")
+    parts = _split_parts(files)
+    if len(files) > 1 and not parts:
+        shown = ", ".join(files[:8]) + (", ..." if len(files) > 8 else "")
+        raise ModelNotFoundError(f"{repo}: holds {len(files)} GGUF files ({shown}); choose one as "
+                                 f"--model {repo}:FILE (a glob such as '{repo}:*q4_k_m.gguf' works too)")
+    return parts or files
+
+
+def _split_parts(files: list[str]) -> list[str]:
+    """The files in order when they are the parts of one split GGUF (`name-00001-of-00003.gguf`), else []."""
+    stems = {re.sub(r"-\d{5}-of-\d{5}\.gguf$", "", f, flags=re.IGNORECASE) for f in files}
+    split = all(re.search(r"-\d{5}-of-\d{5}\.gguf$", f, flags=re.IGNORECASE) for f in files)
+    return files if split and len(stems) == 1 else []
 
 
 def site_folders() -> list[Path]:

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from corpustune.data.atomic import write_json_atomic
-from corpustune.errors import CorpustuneError
+from corpustune.errors import InputError
 from corpustune.parallel import Context, barrier
 from corpustune.pipeline import artifacts
 from corpustune.pipeline.fingerprint import settings_dict, stage_fingerprint
@@ -84,24 +84,45 @@ def _plain_relative(path: str) -> bool:
     return bool(parts) and not Path(path).is_absolute() and not any(p in (".", "..") for p in parts)
 
 
+_held_locks: dict[Path, int] = {}
+"""Run folders this process holds the lock of, with how many `run_lock` blocks hold it."""
+
+
 @contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `RUN/.lock` so two runs cannot interleave in one folder; the OS
-    releases it when the process dies. No-op where `fcntl` is missing (Windows)."""
+def run_lock(run_dir: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on `RUN/.lock` (making RUN) so that two processes cannot write one
+    run folder at once; a second process is refused with InputError. The OS releases the lock
+    when the process dies; within one process the lock nests. No lock where `fcntl` is missing
+    (Windows)."""
+    folder = Path(run_dir)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: is a file, but --out names the run folder; give a folder (new or from an "
+                         f"earlier run)")
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder.resolve()
+    if key in _held_locks:
+        _held_locks[key] += 1
+        try:
+            yield
+        finally:
+            _held_locks[key] -= 1
+        return
     try:
         import fcntl
     except ImportError:
         yield
         return
-    with open(run_dir / LOCK_FILE, "a") as handle:
+    with open(folder / LOCK_FILE, "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise CorpustuneError(f"another corpustune process is running in {run_dir}; wait for it to "
-                                  "finish or stop it, then run again") from None
+            raise InputError(f"another corpustune process is writing {folder} (it holds {folder / LOCK_FILE}); "
+                             f"wait for it to finish or stop it, then run again") from None
+        _held_locks[key] = 1
         try:
             yield
         finally:
+            del _held_locks[key]
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
@@ -151,8 +172,7 @@ class Pipeline:
 
     def run(self) -> dict[str, StageOutcome]:
         """Run every stage in order; returns outcomes by name. Re-raises a stage's exception after
-        recording it as failed in `RUN/timings.json`."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        recording it as failed (or interrupted) in `RUN/timings.json`."""
         with run_lock(self.run_dir):
             return self._run_all()
 
@@ -170,7 +190,8 @@ class Pipeline:
         if name not in names:
             raise ValueError(f"no stage {name!r}; stages: {', '.join(names)}")
         stage = self.stages[names.index(name)]
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if not context.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         with run_lock(self.run_dir) if context.is_main else nullcontext():
             inputs = dict(stage.inputs)
             digests = self._upstream_digests(stage, context.is_main)
@@ -192,7 +213,7 @@ class Pipeline:
                 started_at = self._prepare(stage, fingerprint)
             barrier(context)
             begin = time.perf_counter()
-            result = stage.run(self.run_dir, stage.settings, dict(inputs))
+            result = self._attempt(stage, inputs, context.is_main)
             seconds = time.perf_counter() - begin
             if not context.is_main:
                 return None
@@ -249,11 +270,13 @@ class Pipeline:
                 self.echo(f"{label} running")
                 try:
                     record = self._execute(stage, fingerprint, inputs)
-                except BaseException:
+                except BaseException as error:
                     elapsed = time.perf_counter() - begin
-                    timings.append({"stage": stage.name, "status": "failed", "seconds": elapsed})
+                    interrupted = isinstance(error, KeyboardInterrupt)
+                    timings.append({"stage": stage.name, "status": "interrupted" if interrupted else "failed",
+                                    "seconds": elapsed})
                     self._write_timings(timings)
-                    self.echo(f"{label} FAILED after {format_seconds(elapsed)}")
+                    self.echo(f"{label} {'interrupted' if interrupted else 'FAILED'} after {format_seconds(elapsed)}")
                     raise
                 outcome = StageOutcome(stage.name, "done", time.perf_counter() - begin, record)
                 counts = " ".join(f"{key}={value}" for key, value in record.counts.items())
@@ -267,8 +290,19 @@ class Pipeline:
     def _execute(self, stage: Stage, fingerprint: str, inputs: dict[str, str]) -> artifacts.StageRecord:
         started_at = self._prepare(stage, fingerprint)
         begin = time.perf_counter()
-        result = stage.run(self.run_dir, stage.settings, dict(inputs))
+        result = self._attempt(stage, inputs, True)
         return self._finish(stage, fingerprint, inputs, result, started_at, time.perf_counter() - begin)
+
+    def _attempt(self, stage: Stage, inputs: dict[str, str], is_main: bool) -> StageResult:
+        """Run the stage function; when it fails before writing anything, its folder (holding only
+        the STARTED marker) is removed again (rank 0), so a failed attempt leaves no empty folder."""
+        try:
+            return stage.run(self.run_dir, stage.settings, dict(inputs))
+        except BaseException:
+            folder = artifacts.stage_dir(self.run_dir, stage.marker_folder)
+            if is_main and folder.is_dir() and {p.name for p in folder.iterdir()} <= {artifacts.STARTED_FILE}:
+                shutil.rmtree(folder)
+            raise
 
     def _prepare(self, stage: Stage, fingerprint: str) -> float:
         """Make the stage's folder ready for an attempt with `fingerprint`; returns the start time."""

@@ -33,7 +33,7 @@ def load_encoder(
     """Load a sentence-transformers model from an alias, a local path or a hub id."""
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(resolve_model(name), device=device, trust_remote_code=trust_remote_code)
+    model = SentenceTransformer(resolve_model(name, "embedding"), device=device, trust_remote_code=trust_remote_code)
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
     return model

@@ -38,7 +38,7 @@ class CrossEncoderTeacher:
         from sentence_transformers import CrossEncoder
 
         self.encoder = CrossEncoder(
-            resolve_model(model), max_length=max_length, device=device, trust_remote_code=trust_remote_code
+            resolve_model(model, "cross-encoder"), max_length=max_length, device=device, trust_remote_code=trust_remote_code
         )
         labels = self.encoder.num_labels
         if labels not in (1, 2):

@@ -102,7 +102,7 @@ class TransformersScorer:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        path = resolve_model(model)
+        path = resolve_model(model, "llm")
         options = {"trust_remote_code": trust_remote_code}
         if path.endswith(".gguf"):
             require_extra("gguf", "gguf")
@@ -156,7 +156,7 @@ class LLMTeacher:
         batch_size: int = 8,
         device: str | None = None,
     ):
-        path = resolve_model(model)
+        path = resolve_model(model, "gguf" if backend == "llamacpp" else "llm")
         if backend == "auto":
             backend = "llamacpp" if path.endswith(".gguf") else "transformers"
         self.backend = backend

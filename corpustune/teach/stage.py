@@ -88,6 +88,11 @@ def score_run(
     started = time.perf_counter()
     layout = RunLayout(run)
     candidate_lists = read_candidates(layout.candidates_file)
+    if not candidate_lists:
+        raise InputError(
+            f"{layout.candidates_file}: no candidate lists to score (mining kept no query; what it dropped is in "
+            f"{layout.candidates_stats}); a smaller corpus may need --filter-top-n 0 (no retriever filter)"
+        )
     queries = read_queries(layout.queries_file)
     by_id = {p.id: p for p in passages}
     ids_per_list, pairs = [], []

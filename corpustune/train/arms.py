@@ -14,6 +14,7 @@ from corpustune.data.records import Passage
 from corpustune.errors import InputError
 from corpustune.layout import RunLayout
 from corpustune.parallel import Context
+from corpustune.plural import counted
 from corpustune.train.batching import Example, load_scored_examples, split_by_source
 from corpustune.train.config import LossArm, TrainConfig
 
@@ -28,7 +29,7 @@ def _split(run_dir: Path, passages: dict[str, Passage], config: TrainConfig) -> 
     if not examples:
         raise InputError(f"{RunLayout(run_dir).scores_file}: no training lists ({report.summary()})")
     train, dev = split_by_source(examples, config.dev_fraction, config.seed)
-    print(f"{report.summary()}; {len(train):,} training and {len(dev):,} dev queries")
+    print(f"{report.summary()}; {len(train):,} training and {counted(len(dev), 'dev query', 'dev queries')}")
     return train, dev
 
 

@@ -21,7 +21,7 @@ class LlamaCppBackend:
     preferred_batch_passages = 1
 
     def __init__(self, model: str, *, n_ctx: int = 4096, n_threads: int | None = None, n_gpu_layers: int = 0):
-        path = resolve_model(model)
+        path = resolve_model(model, "gguf")
         self.model_id = Path(path).name
         self.llm = open_gguf(path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers)
 

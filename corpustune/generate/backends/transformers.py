@@ -21,7 +21,7 @@ class TransformersBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        path = resolve_model(model)
+        path = resolve_model(model, "llm")
         self.model_id = model
         options: dict = {"trust_remote_code": trust_remote_code}
         if path.endswith(".gguf"):

@@ -28,7 +28,7 @@ class VLLMBackend:
         self.model_id = model
         options = {"data_parallel_size": data_parallel_size} if data_parallel_size > 1 else {}
         self.llm = vllm.LLM(
-            model=resolve_model(model),
+            model=resolve_model(model, "llm"),
             tensor_parallel_size=tensor_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization,
             trust_remote_code=trust_remote_code,

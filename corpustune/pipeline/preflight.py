@@ -1,0 +1,85 @@
+"""Check what the stages of a run will read before the first one starts.
+
+A run that would fail at its evaluation stage (a broken human `queries.jsonl`, qrels of another
+corpus) or at loading a model (an alias of the wrong kind, a path that is not a model, a hub id
+that cannot be fetched) fails here in seconds instead, before any folder is written. Each stage
+names its checks; `corpustune run` runs those of every stage and a stage command those of its
+own stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from pathlib import Path
+
+from corpustune.config import RunConfig
+from corpustune.data.beir import check_splits
+from corpustune.data.records import Passage
+from corpustune.errors import InputError
+from corpustune.models.resolve import check_model
+
+
+def check_inputs(config: RunConfig, passages: list[Passage], stages: Collection[str] | None = None) -> list[str]:
+    """Raise InputError (or ModelNotFoundError) for the first input of `stages` (None: of every
+    stage) that would fail; returns warnings about inputs that work but may not be what was meant."""
+    checks: dict[str, Callable[[RunConfig, list[Passage]], list[str]]] = {  # data files first, then models
+        "select": _human, "evaluate": _human, "generate": _generate, "mine": _mine, "score": _score,
+        "train": _student, "ablation": _student,
+    }
+    warnings: list[str] = []
+    for check in dict.fromkeys(checks[stage] for stage in (checks if stages is None else stages) if stage in checks):
+        warnings += check(config, passages)
+    return warnings
+
+
+def _generate(config: RunConfig, passages: list[Passage]) -> list[str]:
+    """The query types load, every `generate.counts` entry names one of them, the model fits the backend."""
+    from corpustune.generate.types import load_types
+
+    settings = config.generate
+    names = [t.name for t in load_types(settings.types)]
+    unknown = [name for name in settings.counts if name not in names]
+    if unknown:
+        raise InputError(
+            f"generate.counts (--count) names {', '.join(map(repr, unknown))}, which is not a query type of this "
+            f"run ({', '.join(names)}); check the spelling, or add the type with --types"
+        )
+    roles = {"llamacpp": "gguf", "vllm": "llm", "transformers": "llm"}
+    if settings.backend.name in roles:
+        check_model(settings.backend.model, roles[settings.backend.name])
+    return []
+
+
+def _mine(config: RunConfig, passages: list[Passage]) -> list[str]:
+    for dense in config.mine.dense:
+        check_model(dense.model, "embedding")
+    return []
+
+
+def _score(config: RunConfig, passages: list[Passage]) -> list[str]:
+    from corpustune.teach.config import DEFAULT_MODELS
+
+    roles = {"cross-encoder": "cross-encoder", "biencoder": "embedding", "llm": "llm"}
+    for teacher in config.score.teachers:
+        model = teacher.model or DEFAULT_MODELS[teacher.kind]
+        if teacher.kind in roles and model is None:
+            raise InputError(f"teacher {teacher.kind!r} needs a model: give it as --teacher {teacher.kind}:MODEL "
+                             f"(an alias, a local path or a hub id)")
+        if teacher.kind in roles:
+            check_model(model, "gguf" if teacher.kind == "llm" and teacher.llm_backend == "llamacpp"
+                        else roles[teacher.kind])
+    return []
+
+
+def _student(config: RunConfig, passages: list[Passage]) -> list[str]:
+    check_model(config.train.model, "embedding")
+    return []
+
+
+def _human(config: RunConfig, passages: list[Passage]) -> list[str]:
+    """The human queries and qrels that selection and evaluation read, checked against the corpus."""
+    data = Path(config.data.path)
+    if not data.is_dir():
+        return []
+    splits = [split for split in (config.evaluate.split, config.select.dev_split) if split is not None]
+    return check_splits(data, splits, {p.id for p in passages})

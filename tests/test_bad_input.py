@@ -1,0 +1,301 @@
+"""Bad input, one row per reproduction of issue 16: each ends with one clear line (exit 2; exit 1
+for `inspect` of a rejected corpus) or with the right result, and never with a traceback.
+
+Each row builds its files in a fresh folder (`{tmp}` in the arguments), runs the command in
+process through typer and checks the exit code and a fragment of what it prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from corpustune import __version__
+from corpustune.cli import app
+from corpustune.errors import InputError
+from tests.conftest import TINY_PASSAGES
+from tests.llm_server import ScriptedServer
+from tests.lock_holder import lock_held_elsewhere
+
+ROOT = Path(__file__).resolve().parents[1]
+NO_SERVER = ["--backend", "openai", "--base-url", "http://127.0.0.1:9/v1"]
+"""Generation settings that need no model (the checks under test fail before any request)."""
+
+
+def corpus_jsonl(records: list[dict] | None = None) -> str:
+    records = records if records is not None else [p.to_json() for p in TINY_PASSAGES]
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+def beir(qrels: str = "q1\td3\t1\nq2\td6\t2\nq3\td5\t1\n", queries: str | None = None,
+         corpus: bool = True) -> dict[str, str]:
+    """The files of a BEIR folder `beir/` over the tiny passages."""
+    texts = {"q1": "vitamin deficiency in winter", "q2": "do antibiotics cure the flu", "q3": "coffee and the liver"}
+    files = {
+        "beir/queries.jsonl": queries if queries is not None else corpus_jsonl(
+            [{"_id": q, "text": t} for q, t in texts.items()]),
+        "beir/qrels/test.tsv": "query-id\tcorpus-id\tscore\n" + qrels,
+    }
+    return files | ({"beir/corpus.jsonl": corpus_jsonl()} if corpus else {})
+
+
+def text_folder_with_hidden_entries_and_a_link(tmp: Path) -> None:
+    (tmp / "docs" / ".git").mkdir(parents=True)
+    (tmp / "docs" / "a.txt").write_text("Aspirin lowers the risk of heart attack.")
+    (tmp / "docs" / ".git" / "notes.txt").write_text("not part of the corpus")
+    (tmp / "outside.txt").write_text("a file outside the corpus folder")
+    (tmp / "docs" / "link.txt").symlink_to(tmp / "outside.txt")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One reproduction: `args` (with `{tmp}`), the exit code, a fragment of `stream`, the files
+    it needs, environment variables, a context it runs in, and a check of the folder afterwards."""
+
+    name: str
+    args: list[str]
+    code: int
+    fragment: str
+    files: dict[str, str | bytes] = field(default_factory=dict)
+    stream: str = "stderr"
+    env: dict[str, str] = field(default_factory=dict)
+    around: Callable[[Path], AbstractContextManager] = lambda tmp: nullcontext()
+    setup: Callable[[Path], None] = lambda tmp: None
+    check: Callable[[Path, object], None] = lambda tmp, result: None
+    needs: str | None = None
+
+
+def _no_folder(relative: str) -> Callable[[Path, object], None]:
+    def check(tmp: Path, result) -> None:
+        assert not (tmp / relative).exists(), f"{relative} was left behind"
+    return check
+
+
+def _json_names_rejection(tmp: Path, result) -> None:
+    assert "repeats an id" in json.loads(result.stdout)["rejected"]
+
+
+def _prints_nothing(tmp: Path, result) -> None:
+    assert result.stdout == ""
+
+
+def _no_bool_metavar(tmp: Path, result) -> None:
+    assert "<bool>" not in result.stdout
+
+
+OFFLINE = {"HF_HUB_OFFLINE": "1"}
+DUPLICATE = corpus_jsonl([{"_id": "a", "text": "one text"}, {"_id": "a", "text": "another"}])
+
+CASES = [
+    # 1. quotes in TSV / CSV
+    Case("tsv-stray-quote-read-literally", ["inspect", "{tmp}/q.tsv", "--tokenizer", "none"], 0, "q.tsv: 4 passages",
+         {"q.tsv": 'id\ttitle\ttext\n1\tA\tx\n2\tB\t"open quote\n3\tC\ty\n4\tD\tz\n'}, stream="stdout"),
+    Case("csv-unclosed-quote", ["inspect", "{tmp}/q.csv", "--tokenizer", "none"], 1,
+         "q.csv: line 3: a quoted field that starts on this line is never closed",
+         {"q.csv": 'id,title,text\n1,A,x\n2,B,"open quote\n3,C,y\n4,D,z\n'}),
+    # 2. qrels of other ids
+    Case("qrels-of-another-corpus", ["evaluate", "--data", "{tmp}/beir", "--retriever", "bm25", "--out", "{tmp}/e.json"],
+         2, "none of its 3 relevant passages is in the corpus", beir(qrels="q1\tx3\t1\nq2\tx6\t2\nq3\tx5\t1\n")),
+    Case("qrels-partly-outside-the-corpus",
+         ["evaluate", "--data", "{tmp}/beir", "--retriever", "bm25", "--out", "{tmp}/e.json"], 0,
+         "warning: {tmp}/beir/qrels/test.tsv: 1 of 3 judged passages are not in the corpus (first: ['x6'])",
+         beir(qrels="q1\td3\t1\nq2\tx6\t2\nq3\td5\t1\n")),
+    # 3. nothing usable
+    Case("empty-file", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", *NO_SERVER], 2,
+         "no passages: the file holds no records", {"c.jsonl": ""}, check=_no_folder("run")),
+    Case("only-empty-texts", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", *NO_SERVER], 2,
+         "every record's 'text' is empty (2 records",
+         {"c.jsonl": corpus_jsonl([{"_id": "a", "text": ""}, {"_id": "b", "text": "  "}])}),
+    Case("folder-without-text-files", ["generate", "--data", "{tmp}/docs", "--out", "{tmp}/run", *NO_SERVER], 2,
+         "no passages: the folder has no .txt or .md files; ignored 2 files of other types",
+         {"docs/notes.rst": "Title\n=====\n", "docs/data.bin": b"\x00\x01\x02"}),
+    Case("beir-folder-without-corpus", ["generate", "--data", "{tmp}/beir", "--out", "{tmp}/run", *NO_SERVER], 2,
+         "has queries.jsonl or qrels/ like a BEIR folder, but no corpus.jsonl", beir(corpus=False)),
+    Case("run-on-an-empty-corpus", ["run", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run"], 2,
+         "no passages: the file holds no records", {"c.jsonl": "\n"}, check=_no_folder("run")),
+    Case("mine-without-training-queries", ["mine", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--no-dense"], 2,
+         "queries.jsonl: no training queries to mine (the generate stage kept none",
+         {"c.jsonl": corpus_jsonl(), "run/queries/queries.jsonl": ""}),
+    Case("score-without-candidate-lists", ["score", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--teacher", "bm25"],
+         2, "candidates.jsonl: no candidate lists to score",
+         {"c.jsonl": corpus_jsonl(), "run/queries/queries.jsonl": "", "run/candidates/candidates.jsonl": ""}),
+    Case("hidden-entries-and-links-are-skipped-and-counted", ["inspect", "{tmp}/docs", "--tokenizer", "none"], 0,
+         "ignored: 1 hidden file or folder, 1 symbolic link (not followed)", stream="stdout",
+         setup=text_folder_with_hidden_entries_and_a_link),
+    # 4. models
+    Case("hub-id-offline", ["evaluate", "--data", "{tmp}/beir", "--model", "BAAI/bge-small-en-v1.5"], 2,
+         "BAAI/bge-small-en-v1.5: HF_HUB_OFFLINE is set and the model is not in the local Hugging Face cache",
+         beir(), env=OFFLINE),
+    Case("gguf-hub-id-offline",
+         ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--model", "Qwen/Qwen2.5-0.5B-Instruct-GGUF"], 2,
+         "Qwen/Qwen2.5-0.5B-Instruct-GGUF: HF_HUB_OFFLINE is set and the file is not in the local Hugging Face cache",
+         {"c.jsonl": corpus_jsonl()}, env=OFFLINE),
+    Case("embedding-alias-as-generator", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--model", "minilm"],
+         2, "needs a GGUF model file for llama.cpp; use one of qwen-coder-1.5b, qwen-coder-0.5b, smollm2-135m",
+         {"c.jsonl": corpus_jsonl()}, check=_no_folder("run/queries")),
+    Case("gguf-alias-as-embedding-model", ["evaluate", "--data", "{tmp}/beir", "--model", "smollm2-135m"], 2,
+         "'smollm2-135m' is a packaged gguf model", beir()),
+    Case("gguf-alias-as-cross-encoder",
+         ["score", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--teacher", "cross-encoder:smollm2-135m"], 2,
+         "needs a cross-encoder", {"c.jsonl": corpus_jsonl()}),
+    Case("not-a-gguf-file", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--model", "{tmp}/m.gguf"], 2,
+         "m.gguf: is not a GGUF file", {"c.jsonl": corpus_jsonl(), "m.gguf": "plain text"}),
+    # 5. one process per run folder
+    Case("second-process-on-one-run-folder", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", *NO_SERVER],
+         2, "another corpustune process is writing {tmp}/run", {"c.jsonl": corpus_jsonl()},
+         around=lambda tmp: lock_held_elsewhere(tmp / "run")),
+    # 6. ordinary mistakes
+    Case("beir-folder-without-queries", ["evaluate", "--data", "{tmp}/beir", "--retriever", "bm25"], 2,
+         "{tmp}/beir/queries.jsonl: not found", {k: v for k, v in beir().items() if "queries" not in k}),
+    Case("set-value-not-yaml", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--set", "train.epochs=[1"],
+         2, "--set 'train.epochs=[1': the value '[1' is not valid YAML", {"c.jsonl": corpus_jsonl()}),
+    Case("max-passages-0", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--max-passages", "0"], 2,
+         "invalid settings: generate.max_passages = 0: input should be greater than or equal to 1",
+         {"c.jsonl": corpus_jsonl()}),
+    Case("negative-temperature", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--temperature", "-1"], 2,
+         "generate.temperature = -1.0: input should be greater than or equal to 0", {"c.jsonl": corpus_jsonl()}),
+    Case("list-size-1", ["mine", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--list-size", "1"], 2,
+         "mine.list_size = 1: input should be greater than or equal to 2", {"c.jsonl": corpus_jsonl()}),
+    Case("damaged-generation-log", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", *NO_SERVER], 2,
+         "run/cache/generation.log.jsonl: line 2 is damaged (not a JSON object in UTF-8); delete or repair that line",
+         {"c.jsonl": corpus_jsonl(), "run/cache/generation.log.jsonl": '{"key": "k"}\n{"key": \n'}),
+    Case("out-names-a-file", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/taken", *NO_SERVER], 2,
+         "taken: is a file, but --out names the run folder", {"c.jsonl": corpus_jsonl(), "taken": "x"}),
+    Case("corrupt-parquet", ["generate", "--data", "{tmp}/c.parquet", "--out", "{tmp}/run", *NO_SERVER], 2,
+         "c.parquet: not a readable Parquet file", {"c.parquet": b"PAR1 not really"}, needs="pyarrow"),
+    # 7. inputs of later stages are checked first
+    Case("run-checks-human-queries-before-the-first-stage", ["run", "--data", "{tmp}/beir", "--out", "{tmp}/run"], 2,
+         "{tmp}/beir/queries.jsonl: line 2: malformed JSON", beir(queries='{"_id": "q1", "text": "a"}\n{"_id": "q2",\n'),
+         check=_no_folder("run")),
+    Case("inspect-checks-queries-and-qrels", ["inspect", "{tmp}/beir", "--tokenizer", "none"], 1,
+         "1 query id with qrels but no text in queries.jsonl", beir(qrels="q1\td3\t1\nq9\td1\t1\n")),
+    # 8. byte order mark
+    Case("csv-with-bom", ["inspect", "{tmp}/c.csv", "--tokenizer", "none"], 0, "c.csv: 1 passage\n",
+         {"c.csv": b"\xef\xbb\xbfid,title,text\n1,A,hello there\n"}, stream="stdout"),
+    Case("jsonl-with-bom", ["inspect", "{tmp}/c.jsonl", "--tokenizer", "none"], 0, "c.jsonl: 1 passage\n",
+         {"c.jsonl": b'\xef\xbb\xbf{"_id": "a", "text": "hello there"}\n'}, stream="stdout"),
+    # 9. inspect --json
+    Case("inspect-json-of-a-rejected-corpus", ["inspect", "{tmp}/c.jsonl", "--tokenizer", "none", "--json"], 1,
+         "rejected: ", {"c.jsonl": DUPLICATE}, check=_json_names_rejection),
+    # 10. ids that qrels cannot hold
+    Case("tab-in-an-id", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", *NO_SERVER], 2,
+         "c.jsonl: line 1: id 'a\\tb' contains a tab, which cannot be written into a qrels file",
+         {"c.jsonl": corpus_jsonl([{"_id": "a\tb", "text": "hello there"}])}),
+    # 11. values that were coerced or ignored
+    Case("list-as-id", ["inspect", "{tmp}/c.jsonl", "--tokenizer", "none"], 1,
+         "the id ['a'] ('_id') is a list; an id must be text or an integer",
+         {"c.jsonl": corpus_jsonl([{"_id": ["a"], "text": "hello there"}])}),
+    Case("object-as-text", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", *NO_SERVER], 2,
+         "record 3 has an object as its 'text' field; it must be text",
+         {"c.jsonl": corpus_jsonl([{"_id": 3, "text": {"en": "hello"}}])}),
+    Case("count-of-a-type-not-selected",
+         ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--count", "qestion=2", *NO_SERVER], 2,
+         "generate.counts (--count) names 'qestion', which is not a query type of this run", {"c.jsonl": corpus_jsonl()}),
+    Case("evaluate-depth-0", ["evaluate", "--data", "{tmp}/beir", "--retriever", "bm25", "--depth", "0"], 2,
+         "Invalid value for '--depth'", beir()),
+    # 12. small ones
+    Case("one-passage-is-singular", ["inspect", "{tmp}/c.jsonl", "--tokenizer", "none"], 0, "c.jsonl: 1 passage\n",
+         {"c.jsonl": corpus_jsonl([{"_id": "a", "text": "hello there"}])}, stream="stdout"),
+    Case("null-text-is-skipped-as-empty", ["inspect", "{tmp}/c.jsonl", "--tokenizer", "none"], 0,
+         "skipped: 1 record with empty text", {"c.jsonl": corpus_jsonl([{"_id": "a", "text": "hi there"},
+                                                                         {"_id": "b", "text": None}])}, stream="stdout"),
+    Case("csv-separated-by-semicolons", ["inspect", "{tmp}/c.csv", "--tokenizer", "none"], 1,
+         "the file seems separated by semicolons", {"c.csv": "id;title;text\n1;A;hello\n"}),
+    Case("unknown-preset", ["config", "--preset", "foo"], 2, "unknown preset 'foo'", check=_prints_nothing),
+    Case("help-without-bool-metavars", ["generate", "--help"], 0, "--json-mode / --no-json-mode", stream="stdout",
+         check=_no_bool_metavar),
+    Case("version", ["--version"], 0, f"corpustune {__version__}", stream="stdout"),
+]
+
+
+@pytest.fixture
+def isolated_caches(tmp_path, monkeypatch):
+    """Empty corpustune and Hugging Face caches of this test's own."""
+    import huggingface_hub
+
+    monkeypatch.setenv("CORPUSTUNE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_bad_input(case: Case, tmp_path, isolated_caches):
+    if case.needs:
+        pytest.importorskip(case.needs)
+    for relative, content in case.files.items():
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        (path.write_bytes if isinstance(content, bytes) else path.write_text)(content)
+    case.setup(tmp_path)
+    with case.around(tmp_path):
+        result = CliRunner().invoke(app, [arg.replace("{tmp}", str(tmp_path)) for arg in case.args], env=case.env)
+    output = result.stdout if case.stream == "stdout" else result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert result.exit_code == case.code, result.output
+    assert case.fragment.replace("{tmp}", str(tmp_path)) in output, output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == (1 if case.code == 2 and "Usage:" not in result.stderr else 0), result.stderr
+    case.check(tmp_path, result)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = CliRunner().invoke(app, ["--debug", "evaluate", "--data", str(tmp_path / "absent"), "--retriever", "bm25"])
+    assert isinstance(result.exception, InputError) and "no such file or folder" in str(result.exception)
+
+
+def test_unreachable_hub_fails_at_once(tmp_path):
+    """A hub id when the hub does not answer (here: nothing listens at HF_ENDPOINT), in a process of its own."""
+    (tmp_path / "c.jsonl").write_text(corpus_jsonl())
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"} | {
+        "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_CACHE": str(tmp_path / "hf-cache"), "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "corpustune", "train", "--data", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / "run"),
+         "--model", "BAAI/bge-small-en-v1.5"], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+    )
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr.startswith("error: BAAI/bge-small-en-v1.5: the Hugging Face hub cannot be reached (")
+    assert "Traceback" not in completed.stderr and len(completed.stderr.strip().splitlines()) == 1
+    assert time.monotonic() - started < 60
+    assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_in_run_is_reported_as_interrupted(tmp_path, tiny_biencoder_path):
+    """SIGINT to `corpustune run` in the middle of generation: exit 130, the stage recorded as interrupted."""
+    (tmp_path / "c.jsonl").write_text(corpus_jsonl())
+    out = tmp_path / "run"
+    with ScriptedServer(delay_s=1.0) as server:
+        settings = {
+            "generate": {"backend": {"name": "openai", "model": "scripted", "base_url": server.base_url,
+                                     "max_concurrency": 1}, "types": ["question"], "batch_passages": 1},
+            "mine": {"dense": []}, "score": {"teachers": [{"kind": "bm25"}]},
+            "train": {"model": str(tiny_biencoder_path)},
+        }
+        (tmp_path / "settings.yaml").write_text(json.dumps(settings))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "corpustune", "run", "--data", str(tmp_path / "c.jsonl"), "--out", str(out),
+             "--config", str(tmp_path / "settings.yaml")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=os.environ | {"PYTHONPATH": str(ROOT), "CORPUSTUNE_CACHE": str(tmp_path / "cache")},
+        )
+        deadline = time.monotonic() + 120
+        while server.requests == 0 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stdout + stderr
+    assert "[1/8] generate   interrupted after" in stdout and "FAILED" not in stdout
+    assert "interrupted" in stderr.splitlines() and "Traceback" not in stderr
+    timings = json.loads((out / "timings.json").read_text())
+    assert [t["status"] for t in timings["stages"]] == ["interrupted"]
