@@ -64,7 +64,8 @@ def load_student(config: TrainConfig, device: torch.device):
     """The student with every dropout layer set to `config.dropout` (the paper trains with 0)."""
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(resolve_model(config.model, "embedding"), device=str(device), trust_remote_code=config.trust_remote_code)
+    model = SentenceTransformer(resolve_model(config.model, "embedding"), device=str(device),
+                                trust_remote_code=config.trust_remote_code)
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = config.dropout
