@@ -9,7 +9,10 @@ from typing import Annotated
 import typer
 
 from corpustune.cli.options import CorpusOptions, print_table, with_corpus_options
+from corpustune.data.documents import BadFile
 from corpustune.data.inspect import inspect_corpus
+
+MAX_FILES_SHOWN = 50
 
 
 @with_corpus_options
@@ -42,9 +45,28 @@ def command(
     else:
         print("skipped: none")
     print(f"rejected: {summary['rejected'] or 'none'}")
+    if "files" in summary:
+        _print_files(summary)
     lengths = [(unit, summary[unit]) for unit in ("characters", "tokens") if summary.get(unit)]
     if lengths:
         keys = [k for k in lengths[0][1] if k.startswith("p")] + ["mean", "max"]
         print_table(["length"] + keys, [[unit] + [f"{stats[k]:,.0f}" for k in keys] for unit, stats in lengths])
     if summary["rejected"]:
         raise typer.Exit(1)
+
+
+def _print_files(summary: dict) -> None:
+    """A text folder: passages per file, then every file that yields no text with its reason."""
+    files = summary["files"]
+    shown = list(files.items())[:MAX_FILES_SHOWN]
+    print_table(["file", "passages"], [[name, f"{count:,}"] for name, count in shown])
+    if len(files) > len(shown):
+        print(f"... and {len(files) - len(shown):,} more files (all of them with --json)")
+    bad = summary["bad_files"]
+    if not bad:
+        print("files without text: none")
+        return
+    counts = ", ".join(f"{count} {reason}" for reason, count in summary["bad_counts"].items())
+    print(f"files without text: {len(bad)} ({counts})")
+    for entry in bad:
+        print(f"  {BadFile(**entry).describe()}")

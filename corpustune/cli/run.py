@@ -21,6 +21,8 @@ def command(out: RunFolder = Path("runs/corpustune"), *, settings: SettingsOptio
     report = ReadReport()
     passages = read_passages(resolved.data, report)
     print(f"{resolved.data.path}: {report.summary()}")
+    for bad in report.bad_files:
+        print(f"  {bad.describe()}")
     save_config(out, resolved)
     Pipeline(out, build_stages(resolved, passages)).run()
     _print_summary(out, time.perf_counter() - started)

@@ -1,8 +1,9 @@
-"""Streaming corpus readers: BEIR folders, JSONL, CSV/TSV, Parquet and folders of text files.
+"""Streaming corpus readers: BEIR folders, JSONL, CSV/TSV, Parquet and folders of text files
+(with the `docs` extra also PDF, HTML and DOCX files: `corpustune.data.documents`).
 
 Every reader yields `Passage` records one at a time, so a corpus never has to fit in memory as
-text. What is skipped (empty texts) is counted in a `ReadReport`; everything else that is wrong
-raises `InputError` naming the file, the line or record, and the fix.
+text. What is skipped (empty texts, documents that yield no text) is counted in a `ReadReport`;
+everything else that is wrong raises `InputError` naming the file, the line or record, and the fix.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from corpustune.data.documents import DOCUMENT_SUFFIXES, REASONS, BadFile, document_passages
 from corpustune.data.lines import iter_jsonl, iter_text_lines
 from corpustune.data.records import Passage
 from corpustune.errors import InputError, require_extra
@@ -49,6 +51,8 @@ class ReadReport:
     kept: int = 0
     skipped_empty: int = 0
     skipped_empty_examples: list[str] = field(default_factory=list)
+    bad_files: list[BadFile] = field(default_factory=list)
+    """Documents of a text folder that yield no text, each with its reason."""
 
     def skip_empty(self, where: str) -> None:
         self.skipped_empty += 1
@@ -62,7 +66,17 @@ class ReadReport:
                 f"; {self.skipped_empty:,} skipped because their text is empty "
                 f"(first: {', '.join(self.skipped_empty_examples)})"
             )
+        if self.bad_files:
+            text += f"; {len(self.bad_files):,} files yield no text ({self.bad_counts_text()})"
         return text
+
+    def bad_counts(self) -> dict[str, int]:
+        """Bad files per reason key, in the order of `documents.REASONS`."""
+        counts = {reason: sum(f.reason == reason for f in self.bad_files) for reason in REASONS}
+        return {reason: count for reason, count in counts.items() if count}
+
+    def bad_counts_text(self) -> str:
+        return ", ".join(f"{count} {reason}" for reason, count in self.bad_counts().items())
 
 
 def detect_format(path: Path) -> CorpusFormat:
@@ -101,6 +115,9 @@ def iter_passages(spec: CorpusSpec, report: ReadReport | None = None) -> Iterato
     duplicates: list[str] = []
     duplicate_count = 0
     for where, passage in readers[form](spec, form):
+        if isinstance(passage, BadFile):
+            report.bad_files.append(passage)
+            continue
         if not passage.text.strip():
             report.skip_empty(where)
             continue
@@ -188,14 +205,18 @@ def _read_parquet(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage]]
             row += 1
 
 
-def _read_textdir(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage]]:
+def _read_textdir(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage | BadFile]]:
     if spec.chunk_overlap >= spec.chunk_words:
         raise InputError(
             f"chunk_overlap ({spec.chunk_overlap}) must be smaller than chunk_words ({spec.chunk_words})"
         )
-    files = sorted(p for p in spec.path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+    suffixes = TEXT_SUFFIXES + DOCUMENT_SUFFIXES
+    files = sorted(p for p in spec.path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
     for file in files:
         relative = file.relative_to(spec.path).as_posix()
+        if file.suffix.lower() in DOCUMENT_SUFFIXES:
+            yield from document_passages(file, relative, spec.chunk_words, spec.chunk_overlap)
+            continue
         text = "".join(line for _, line in iter_text_lines(file, keep_newline=True))
         chunks = split_words(text, spec.chunk_words, spec.chunk_overlap)
         if len(chunks) <= 1:

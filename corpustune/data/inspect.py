@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from array import array
+from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
 
-from corpustune.data.corpus import CorpusSpec, ReadReport, iter_passages
+from corpustune.data.corpus import CorpusSpec, ReadReport, detect_format, iter_passages
 from corpustune.data.records import Passage
 from corpustune.errors import InputError
 
 PERCENTILES = (5, 25, 50, 75, 95, 99)
+SOURCE_FILE = re.compile(r"^(.*?)(#p\d+)?(#\d+)?$")
+"""A text folder's passage id -> its file: `report.pdf#p3#1` -> `report.pdf` (page 3, chunk 1)."""
 
 
 def _batched(passages: Iterator[Passage], size: int) -> Iterator[list[Passage]]:
@@ -30,15 +34,19 @@ def inspect_corpus(spec: CorpusSpec, tokenizer=None, batch_size: int = 2048) -> 
 
     Returns a dict with `passages`, `skipped_empty` (+ examples), `rejected` (the error that
     a stage would raise, or None), and percentiles of character and token lengths (tokens
-    counted by `tokenizer` without truncation, when given). Memory: the ids (for duplicate
-    detection) and two int arrays, never the texts.
+    counted by `tokenizer` without truncation, when given). A text folder adds `files` (passages
+    per file, in reading order), `bad_files` (each document that yields no text: path, reason,
+    detail) and `bad_counts` (per reason). Memory: the ids (for duplicate detection) and two int
+    arrays, never the texts.
     """
     report = ReadReport()
     characters = array("i")
     tokens = array("i")
     rejected = None
+    files: Counter[str] = Counter()
     try:
         for batch in _batched(iter_passages(spec, report), batch_size):
+            files.update(SOURCE_FILE.match(p.id).group(1) for p in batch)
             texts = [p.full_text() for p in batch]
             characters.extend(len(t) for t in texts)
             if tokenizer is not None:
@@ -54,6 +62,10 @@ def inspect_corpus(spec: CorpusSpec, tokenizer=None, batch_size: int = 2048) -> 
         "rejected": rejected,
         "characters": _percentiles(characters),
     }
+    if spec.path.is_dir() and (detect_format(spec.path) if spec.format == "auto" else spec.format) == "textdir":
+        summary["files"] = dict(files)
+        summary["bad_files"] = [{"path": f.path, "reason": f.reason, "detail": f.detail} for f in report.bad_files]
+        summary["bad_counts"] = report.bad_counts()
     if tokenizer is not None:
         summary["tokens"] = _percentiles(tokens)
     return summary
