@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from corpustune.cli import config, evaluate, generate, inspect, mine, models, run, score, train
+from corpustune.cli import config, evaluate, export, generate, inspect, mine, models, run, score, train
 from corpustune.errors import CorpustuneError
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.command("score")(score.command)
 app.command("train")(train.command)
 app.command("run")(run.command)
 app.command("config")(config.command)
+app.command("export")(export.command)
 
 
 def main() -> None:
