@@ -14,7 +14,9 @@ def command(
     run: Annotated[Path, typer.Argument(help="Run folder whose published model (RUN/model) is exported.")],
     form: Annotated[str, typer.Option("--format", help="onnx (onnxruntime) or openvino.")] = "onnx",
     quantize: Annotated[str | None, typer.Option(help="int8: 8-bit weights (onnx only).")] = None,
-    model: Annotated[Path | None, typer.Option(help="Export this sentence-transformers folder instead of RUN/model.")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Export this sentence-transformers folder instead of RUN/model.")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default RUN/export/<format>[-int8]).")] = None,
     trust_remote_code: Annotated[bool, typer.Option(help="Run code shipped with the model.")] = False,
 ) -> None:

@@ -96,7 +96,8 @@ def calibrate(config: RunConfig, passages: list[Passage], work: Workload, runnin
     loaded.clear()
     if "score" in running:
         pairs = None if "mine" in running else _run_pairs(run_dir, passages)
-        rates.teachers = [_teacher(spec, sample, config.mine.list_size, run_dir, pairs) for spec in config.score.teachers]
+        rates.teachers = [_teacher(spec, sample, config.mine.list_size, run_dir, pairs)
+                          for spec in config.score.teachers]
     if running & {"train", "ablation"}:
         with contextlib.redirect_stdout(io.StringIO()):  # the trainer prints its teacher temperature
             _training_step(config, sample, rates)
@@ -145,7 +146,9 @@ def _encoder(name: str, max_length: int | None, trust: bool, passages: Sequence[
     begin = time.perf_counter()
     encode(model, texts)
     seconds = time.perf_counter() - begin
-    counted = passages if len(passages) <= CORPUS_TOKEN_SAMPLE else random.Random(0).sample(passages, CORPUS_TOKEN_SAMPLE)
+    counted = passages
+    if len(passages) > CORPUS_TOKEN_SAMPLE:
+        counted = random.Random(0).sample(passages, CORPUS_TOKEN_SAMPLE)
     corpus_tokens = token_lengths(model, [p.full_text() for p in counted]).mean() * len(passages)
     return EncoderRate(load, seconds / max(1, int(token_lengths(model, texts).sum())), float(corpus_tokens)), model
 

@@ -33,8 +33,9 @@ class StageEstimate:
     seconds: float
 
 
-def _n(value: float) -> str:
-    return f"{round(value):,}"
+def _n(work: Workload, value: float, counted_from: str) -> str:
+    """A count, marked `~` unless the run folder gave the count it is made from (`counted_from`)."""
+    return ("" if counted_from in work.measured else "~") + f"{round(value):,}"
 
 
 def estimate_stages(config: RunConfig, plans: list[StagePlan], work: Workload, rates: Rates) -> list[StageEstimate]:
@@ -71,8 +72,9 @@ def _corpus_encoding(rates: Rates, model: str, max_length: int | None, prompt: s
 def _mine(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, float]:
     mine = config.mine
     retrievers = (["BM25"] if mine.bm25 else []) + [d.model for d in mine.dense]
-    text = (f"{' + '.join(retrievers)} over {work.passages:,} passages; ~{_n(work.train_queries)} training "
-            f"queries -> ~{_n(work.lists)} lists of {mine.list_size}")
+    text = (f"{' + '.join(retrievers)} over {work.passages:,} passages; "
+            f"{_n(work, work.train_queries, 'train_queries')} training queries -> "
+            f"{_n(work, work.lists, 'lists')} lists of {mine.list_size}")
     seconds, cached, shared = work.passages * rates.bm25_s_per_passage, [], set()
     for dense in mine.dense:
         rate = rates.encoders.get(encoder_key(dense.model, dense.max_seq_length))
@@ -87,7 +89,7 @@ def _mine(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, fl
 
 def _score(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, float]:
     kinds = " + ".join(t.kind + (f":{t.model}" if t.model else "") for t in config.score.teachers)
-    text = f"{kinds} on ~{_n(work.pairs)} pairs; ~{_n(work.kept_lists)} lists kept"
+    text = f"{kinds} on {_n(work, work.pairs, 'lists')} pairs; {_n(work, work.kept_lists, 'kept_lists')} lists kept"
     seconds = 0.0
     for spec, rate in zip(config.score.teachers, rates.teachers):
         distinct = priors.DISTINCT_PAIR_PASSAGES if spec.kind == "biencoder" else 1.0
@@ -115,8 +117,10 @@ def _arm_seconds(config: RunConfig, work: Workload, rates: Rates, arm: str) -> f
 
 def _train(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, float]:
     train = config.train
-    text = (f"{train.model}, {train.loss}: ~{_n(work.training_lists)} lists (+{_n(work.dev_lists)} dev), "
-            f"{work.epochs} epochs x {work.steps_per_epoch} steps of {train.queries_per_step} = at most {work.steps} steps")
+    text = (f"{train.model}, {train.loss}: {_n(work, work.training_lists, 'kept_lists')} lists "
+            f"(+{_n(work, work.dev_lists, 'kept_lists')} dev), "
+            f"{work.epochs} epochs x {work.steps_per_epoch} steps of {train.queries_per_step} = "
+            f"at most {work.steps} steps")
     return text, "nothing", _arm_seconds(config, work, rates, train.loss) if rates.train_s_per_list else 0.0
 
 
@@ -136,7 +140,8 @@ def _ablation(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str
 
 
 def _select_weights(config: RunConfig, work: Workload) -> list[float]:
-    deciding = work.heldout_queries > 0 or config.select.dev_split is not None and _has_split(config, config.select.dev_split)
+    dev = config.select.dev_split
+    deciding = work.heldout_queries > 0 or (dev is not None and _has_split(config, dev))
     return sorted(set(config.select.weights) | {0.0, 1.0}) if deciding else [0.0, 1.0]
 
 
