@@ -20,8 +20,8 @@ from typing import Literal
 import numpy as np
 
 from corpustune.errors import InputError, require_extra
-from corpustune.hardware import usable_cores
 from corpustune.models import resolve_model
+from corpustune.models.gguf import open_gguf
 from corpustune.teach.base import Pair, unique_pairs
 
 Layout = Literal["passage_first", "query_first"]
@@ -66,11 +66,7 @@ class LlamaCppScorer:
     """Yes/no logit margins through llama.cpp, reusing the KV state of the longest shared prefix."""
 
     def __init__(self, model_path: str, *, n_ctx: int = 2048, n_threads: int | None = None, n_batch: int = 512):
-        llama_cpp = require_extra("llama_cpp", "llamacpp")
-        self.llm = llama_cpp.Llama(
-            model_path=model_path, n_ctx=n_ctx, n_threads=n_threads or usable_cores(), n_batch=n_batch, logits_all=False,
-            verbose=False, seed=0,
-        )
+        self.llm = open_gguf(model_path, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, logits_all=False, seed=0)
         self.yes = self._single_token("Yes")
         self.no = self._single_token("No")
 

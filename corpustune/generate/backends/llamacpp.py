@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from corpustune.errors import require_extra
 from corpustune.generate.backends.base import Completion, Request, Sampling
-from corpustune.hardware import usable_cores
 from corpustune.models import resolve_model
+from corpustune.models.gguf import open_gguf
 
 
 class LlamaCppBackend:
@@ -22,12 +21,9 @@ class LlamaCppBackend:
     preferred_batch_passages = 1
 
     def __init__(self, model: str, *, n_ctx: int = 4096, n_threads: int | None = None, n_gpu_layers: int = 0):
-        llama_cpp = require_extra("llama_cpp", "llamacpp")
         path = resolve_model(model)
         self.model_id = Path(path).name
-        self.llm = llama_cpp.Llama(
-            model_path=path, n_ctx=n_ctx, n_threads=n_threads or usable_cores(), n_gpu_layers=n_gpu_layers, verbose=False
-        )
+        self.llm = open_gguf(path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers)
 
     def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Completion]:
         completions = []
