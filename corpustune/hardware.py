@@ -24,21 +24,40 @@ def usable_cores() -> int:
     return max(os.cpu_count() or 1, 1)
 
 
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+"""CPU flags that change how fast models run here (reported beside measured speeds)."""
+
+
 @functools.cache
+def cpu_info() -> tuple[str, frozenset[str]]:
+    """(CPU model name, its flags) from /proc/cpuinfo; ("unknown", {}) where there is none."""
+    name, flags = "unknown", frozenset()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name") and name == "unknown":
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = frozenset(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    return name, flags
+
+
+def cpu_description() -> str:
+    """One line for reports of measured speed: model, usable cores and the `SPEED_FLAGS` it has."""
+    name, flags = cpu_info()
+    present = [flag for flag in SPEED_FLAGS if flag in flags]
+    return f"{name}, {usable_cores()} cores, flags: {' '.join(present) or 'none of ' + ' '.join(SPEED_FLAGS)}"
+
+
 def cpu_has_native_bf16() -> bool:
     """True when the CPU has bf16 dot-product instructions (x86 avx512_bf16 or amx_bf16).
 
     Without them PyTorch emulates bf16 and gains little or nothing over fp32.
     """
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
-    except OSError:
-        pass
-    return False
+    return bool(cpu_info()[1] & {"avx512_bf16", "amx_bf16"})
 
 
 def auto_is_bf16(device_type: str, *, cuda_bf16_supported: bool, cpu_native_bf16: bool, training: bool) -> bool:

@@ -16,6 +16,7 @@ RUN/model/                           select: the published model (interpolated, 
 RUN/ablation/<arm>/model/            ablation: one extra loss arm
 RUN/baselines/human-<split>/         train --human-split: InfoNCE on human qrels
 RUN/eval/results.json                evaluate: every model on every query set
+RUN/export/<format>[-int8]/          corpustune export: RUN/model as ONNX or OpenVINO
 RUN/report.html, RUN/report.md       report
 RUN/cache/                           run-level caches that outlive a change of settings
 ```
@@ -157,6 +158,11 @@ class RunLayout:
     def human_baseline_dir(self, split: str) -> Path:
         """Work folder of the InfoNCE baseline on a BEIR folder's human qrels; model in `model/`."""
         return self.root / "baselines" / f"human-{split}"
+
+    def export_dir(self, form: str, quantize: str | None) -> Path:
+        """Where `corpustune export` puts the published model in `form` (onnx, openvino), e.g.
+        RUN/export/onnx-int8; outside RUN/model, whose hash the select stage recorded."""
+        return self.root / "export" / (f"{form}-{quantize}" if quantize else form)
 
     @property
     def eval_dir(self) -> Path:

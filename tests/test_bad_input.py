@@ -118,7 +118,7 @@ CASES = [
          "every record's 'text' is empty (2 records",
          {"c.jsonl": corpus_jsonl([{"_id": "a", "text": ""}, {"_id": "b", "text": "  "}])}),
     Case("folder-without-text-files", ["generate", "--data", "{tmp}/docs", "--out", "{tmp}/run", *NO_SERVER], 2,
-         "no passages: the folder has no .txt or .md files; ignored 2 files of other types",
+         "no passages: the folder has no .txt, .md, .pdf, .html, .htm or .docx files; ignored 2 files of other types",
          {"docs/notes.rst": "Title\n=====\n", "docs/data.bin": b"\x00\x01\x02"}),
     Case("beir-folder-without-corpus", ["generate", "--data", "{tmp}/beir", "--out", "{tmp}/run", *NO_SERVER], 2,
          "has queries.jsonl or qrels/ like a BEIR folder, but no corpus.jsonl", beir(corpus=False)),

@@ -10,11 +10,13 @@ from typing import Annotated
 import typer
 
 from corpustune.cli.options import CorpusOptions, print_table, with_corpus_options
-from corpustune.data.corpus import IGNORED_REASONS
+from corpustune.data.corpus import MAX_REPORTED, ReadReport
 from corpustune.data.inspect import inspect_corpus
+from corpustune.data.skipped import SkippedFile, counts_text
 from corpustune.plural import counted
 
 REJECTED_EXIT = 1
+MAX_FILES_SHOWN = 50
 
 
 @with_corpus_options
@@ -56,14 +58,38 @@ def _print_summary(summary: dict) -> None:
         )
     else:
         print("skipped: none")
-    if summary["ignored"]:
-        kinds = ", ".join(counted(n, *IGNORED_REASONS[reason]) for reason, n in summary["ignored"].items())
-        print(f"ignored: {kinds} (first: {', '.join(summary['ignored_examples'])})")
+    _print_skipped_files(summary)
     if summary["splits"]:
         print(f"qrels splits: {', '.join(summary['splits'])}")
     if not summary["rejected"]:
         print("rejected: none")
+    if "files" in summary:
+        _print_files(summary["files"])
     lengths = [(unit, summary[unit]) for unit in ("characters", "tokens") if summary.get(unit)]
     if lengths:
         keys = [k for k in lengths[0][1] if k.startswith("p")] + ["mean", "max"]
         print_table(["length"] + keys, [[unit] + [f"{stats[k]:,.0f}" for k in keys] for unit, stats in lengths])
+
+
+def _print_skipped_files(summary: dict) -> None:
+    """Entries not read (a count per reason, the first few), then, for a text folder, every
+    document that yields no text with its reason."""
+    report = ReadReport(skipped_files=[SkippedFile(**entry) for entry in summary["skipped_files"]])
+    if ignored := report.ignored_files:
+        examples = ", ".join(f.path for f in ignored[:MAX_REPORTED])
+        print(f"ignored: {counts_text(report.ignored_counts())} (first: {examples})")
+    if bad := report.bad_files:
+        print(f"files without text: {len(bad):,} ({counts_text(report.bad_counts())})")
+        for entry in bad:
+            print(f"  {entry.describe()}")
+    elif "files" in summary:
+        print("files without text: none")
+
+
+def _print_files(files: dict[str, int]) -> None:
+    """A text folder: passages per file (the first `MAX_FILES_SHOWN`)."""
+    shown = list(files.items())[:MAX_FILES_SHOWN]
+    if shown:
+        print_table(["file", "passages"], [[name, f"{count:,}"] for name, count in shown])
+    if len(files) > len(shown):
+        print(f"... and {len(files) - len(shown):,} more files (all of them with --json)")

@@ -16,12 +16,13 @@ from corpustune.data.corpus import CorpusFormat, CorpusSpec
 
 DataPath = Annotated[
     Path,
-    typer.Option("--data", help="Corpus: a BEIR folder, a .jsonl/.csv/.tsv/.parquet file, or a folder of .txt/.md files."),
+    typer.Option("--data", help="Corpus: a BEIR folder, a .jsonl/.csv/.tsv/.parquet file, or a folder of "
+                 ".txt/.md (and, with the docs extra, .pdf/.html/.docx) files."),
 ]
 OptionalDataPath = Annotated[
     Path | None,
     typer.Option("--data", help="Corpus: a BEIR folder, a .jsonl/.csv/.tsv/.parquet file, or a folder of .txt/.md "
-                 "files (or data.path in --config)."),
+                 "(and, with the docs extra, .pdf/.html/.docx) files (or data.path in --config)."),
 ]
 RunFolder = Annotated[
     Path,

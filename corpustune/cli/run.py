@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from corpustune.cli.options import RunFolder, SettingsOptions, print_table, with_settings_options
 from corpustune.layout import RunLayout
 
+DryRunFlag = Annotated[bool, typer.Option("--dry-run", help="Print what each stage would do and reuse, its work and "
+                                          "a time estimate from a short calibration; write nothing.")]
+
 
 @with_settings_options
-def command(out: RunFolder = Path("runs/corpustune"), *, settings: SettingsOptions) -> None:
+def command(out: RunFolder = Path("runs/corpustune"), dry_run: DryRunFlag = False, *,
+            settings: SettingsOptions) -> None:
     """Run the whole pipeline; finished stages and finished work inside a stage are skipped. Every
-    input the stages will read is checked before the first one starts."""
+    input the stages will read is checked before the first one starts (also with --dry-run)."""
     from corpustune.cli.stage import read_checked_corpus
     from corpustune.pipeline import Pipeline, save_config
     from corpustune.pipeline.runner import run_lock
@@ -21,10 +28,43 @@ def command(out: RunFolder = Path("runs/corpustune"), *, settings: SettingsOptio
     started = time.perf_counter()
     resolved = settings.resolve()
     passages = read_checked_corpus(resolved)
+    if dry_run:
+        _print_dry_run(out, resolved, passages, build_stages(resolved, passages))
+        return
     with run_lock(out):
         save_config(out, resolved)
         Pipeline(out, build_stages(resolved, passages)).run()
     _print_summary(out, time.perf_counter() - started)
+
+
+def _print_dry_run(out: Path, config, passages, stages) -> None:
+    """The dry run's table: per stage what it would do, reuse, its work and its estimated time."""
+    from corpustune.errors import InputError
+    from corpustune.estimate import dry_run
+    from corpustune.hardware import cpu_description
+    from corpustune.pipeline.runner import format_seconds
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: is a file, but --out names the run folder; give a folder (new or from an "
+                         f"earlier run)")
+
+    print(f"dry run of {out} (nothing is written); calibrating on this machine ...", flush=True)
+    result = dry_run(config, passages, out, stages)
+    print_table(["stage", "would", "reuses", "work", "estimate"],
+                [[s.name, s.action, s.reuses, s.work, format_seconds(s.seconds)] for s in result.stages])
+    print(f"total: about {format_seconds(result.total_seconds)} ({result.total_seconds / 60:.1f} min)")
+    for stage in result.stages:
+        if stage.action not in ("skip", "run"):
+            print(f"  {stage.name}: {stage.action}: {stage.reason}")
+    rates = result.rates
+    measured = [f"{rates.generate_s_per_call:.2f} s per generation call ({rates.generate_calls} calls)"]
+    measured += [f"{name}: {1000 * rate.s_per_token:.3f} ms per token" for name, rate in rates.encoders.items()]
+    measured += [f"teacher {i + 1}: {rate.s_per_pair:.3f} s per pair" for i, rate in enumerate(rates.teachers)]
+    measured += [f"training: {rates.train_s_per_list:.2f} s per list of the calibration step"]
+    print(f"calibration: {format_seconds(rates.seconds)} on {cpu_description()}")
+    print("  " + "; ".join(measured))
+    print("~ counts are expected from a measured run (corpustune/estimate/priors.py); "
+          "early stopping can end training sooner")
 
 
 def _print_summary(out: Path, seconds: float) -> None:

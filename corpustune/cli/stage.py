@@ -36,7 +36,8 @@ def run_stage_command(name: str, settings: RunConfig, out: Path, context: Contex
 
 def read_checked_corpus(settings: RunConfig, stages: list[str] | None = None, echo: bool = True) -> list[Passage]:
     """Read the corpus and check every other input of `stages` (None: of every stage;
-    `preflight.check_inputs`); prints what was read and the warnings when `echo`."""
+    `preflight.check_inputs`); prints what was read (with every document of a text folder that
+    yields no text, and why) and the warnings when `echo`."""
     from corpustune.data.corpus import ReadReport, read_passages
     from corpustune.pipeline.preflight import check_inputs
 
@@ -45,6 +46,8 @@ def read_checked_corpus(settings: RunConfig, stages: list[str] | None = None, ec
     warnings = check_inputs(settings, passages, stages)
     if echo:
         print(f"{settings.data.path}: {report.summary()}")
+        for bad in report.bad_files:
+            print(f"  {bad.describe()}")
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
     return passages

@@ -1,10 +1,12 @@
-"""Streaming corpus readers: BEIR folders, JSONL, CSV/TSV, Parquet and folders of text files.
+"""Streaming corpus readers: BEIR folders, JSONL, CSV/TSV, Parquet and folders of text files
+(with the `docs` extra also PDF, HTML and DOCX files: `corpustune.data.documents`).
 
 Every reader yields `Passage` records one at a time, so a corpus never has to fit in memory as
-text. What is skipped (empty or null texts; in a text folder, files of other types, hidden files
-and folders, symbolic links) is counted in a `ReadReport`; everything else that is wrong raises
-`InputError` naming the file, the line or record, and the fix, and so does a corpus that yields
-no passage at all.
+text. What is skipped (empty or null texts; in a text folder, entries not read: hidden files and
+folders, symbolic links, files of other types; and documents that yield no text: encrypted, no
+text layer, unreadable, no text) is counted in a `ReadReport`; everything else that is wrong
+raises `InputError` naming the file, the line or record, and the fix, and so does a corpus that
+yields no passage at all.
 """
 
 from __future__ import annotations
@@ -18,13 +20,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from corpustune.data.documents import DOCUMENT_SUFFIXES, document_passages
 from corpustune.data.lines import iter_jsonl, iter_text_lines
 from corpustune.data.records import Passage
+from corpustune.data.skipped import NOT_READ, WITHOUT_TEXT, SkippedFile, counts_text, skip_counts
 from corpustune.errors import InputError, require_extra
 from corpustune.plural import counted
 
 CorpusFormat = Literal["auto", "beir", "jsonl", "csv", "tsv", "parquet", "textdir"]
 TEXT_SUFFIXES = (".txt", ".md")
+FOLDER_SUFFIXES = TEXT_SUFFIXES + DOCUMENT_SUFFIXES
+"""The files a text folder's reader reads: text files, and PDF/HTML/DOCX with the docs extra."""
+FOLDER_FILES = "/".join(FOLDER_SUFFIXES)
 MAX_REPORTED = 5
 ID_FORBIDDEN = {"\t": "a tab", "\n": "a line break", "\r": "a carriage return"}
 """Characters an id may not hold: ids are written into tab-separated qrels, one per line."""
@@ -47,19 +54,6 @@ class CorpusSpec(BaseModel):
     """Text folders: whitespace tokens shared by consecutive passages of one file."""
 
 
-@dataclass(frozen=True)
-class Ignored:
-    """An entry of a text folder that is not read, and why (`IGNORED_REASONS`)."""
-
-    path: str
-    reason: str
-
-
-IGNORED_REASONS = {"type": ("file of another type", "files of other types"),
-                   "hidden": ("hidden file or folder", "hidden files or folders"),
-                   "link": ("symbolic link (not followed)", "symbolic links (not followed)")}
-
-
 @dataclass
 class ReadReport:
     """What a read kept and skipped; filled while the reader is consumed."""
@@ -67,26 +61,47 @@ class ReadReport:
     kept: int = 0
     skipped_empty: int = 0
     skipped_empty_examples: list[str] = field(default_factory=list)
-    ignored: dict[str, int] = field(default_factory=dict)
-    """Entries of a text folder that were not read, per reason (`IGNORED_REASONS`)."""
-    ignored_examples: list[str] = field(default_factory=list)
+    skipped_files: list[SkippedFile] = field(default_factory=list)
+    """Entries of a text folder that give no passage, in reading order, each with its reason
+    (`skipped.REASONS`): entries not read (hidden, symbolic links, other types) and documents
+    that yield no text. One small record per entry, as for the passage ids."""
 
     def skip_empty(self, where: str) -> None:
         self.skipped_empty += 1
         if len(self.skipped_empty_examples) < MAX_REPORTED:
             self.skipped_empty_examples.append(where)
 
-    def ignore(self, entry: Ignored) -> None:
-        self.ignored[entry.reason] = self.ignored.get(entry.reason, 0) + 1
-        if len(self.ignored_examples) < MAX_REPORTED:
-            self.ignored_examples.append(entry.path)
+    def skip_file(self, entry: SkippedFile) -> None:
+        self.skipped_files.append(entry)
 
-    def ignored_summary(self) -> str:
-        """E.g. "ignored 3 files of other types, 1 hidden file or folder (first: a.pdf, ...)"; "" if none."""
-        if not self.ignored:
-            return ""
-        parts = [counted(count, *IGNORED_REASONS[reason]) for reason, count in self.ignored.items()]
-        return f"ignored {', '.join(parts)} (first: {', '.join(self.ignored_examples)})"
+    @property
+    def ignored_files(self) -> list[SkippedFile]:
+        """The entries not read: hidden, symbolic links, files of other types."""
+        return [f for f in self.skipped_files if not f.read]
+
+    @property
+    def bad_files(self) -> list[SkippedFile]:
+        """The documents that were read and yield no text."""
+        return [f for f in self.skipped_files if f.read]
+
+    def ignored_counts(self) -> dict[str, int]:
+        return skip_counts(self.skipped_files, NOT_READ)
+
+    def bad_counts(self) -> dict[str, int]:
+        """Documents without text per reason key, in the order of `skipped.REASONS`."""
+        return skip_counts(self.skipped_files, WITHOUT_TEXT)
+
+    def skipped_summary(self) -> str:
+        """E.g. "2 files yield no text (1 encrypted, 1 unreadable); ignored 1 hidden file or folder,
+        3 files of other types (first: .git, a.rst, ...)"; "" if nothing was skipped."""
+        parts = []
+        if bad := self.bad_files:
+            counts = counts_text(self.bad_counts())
+            parts.append(f"{counted(len(bad), 'file yields', 'files yield')} no text ({counts})")
+        if ignored := self.ignored_files:
+            examples = ", ".join(f.path for f in ignored[:MAX_REPORTED])
+            parts.append(f"ignored {counts_text(self.ignored_counts())} (first: {examples})")
+        return "; ".join(parts)
 
     def summary(self) -> str:
         text = f"{counted(self.kept, 'passage')} read"
@@ -95,8 +110,8 @@ class ReadReport:
                 f"; {self.skipped_empty:,} skipped because their text is empty "
                 f"(first: {', '.join(self.skipped_empty_examples)})"
             )
-        if self.ignored:
-            text += f"; {self.ignored_summary()}"
+        if self.skipped_files:
+            text += f"; {self.skipped_summary()}"
         return text
 
 
@@ -111,7 +126,7 @@ def detect_format(path: Path) -> CorpusFormat:
         if (path / "queries.jsonl").exists() or (path / "qrels").is_dir():
             raise InputError(
                 f"{path}: has queries.jsonl or qrels/ like a BEIR folder, but no corpus.jsonl; add the corpus "
-                f"file, or pass --format textdir to read the folder's .txt/.md files"
+                f"file, or pass --format textdir to read the folder's {FOLDER_FILES} files"
             )
         return "textdir"
     suffix = path.suffix.lower()
@@ -119,7 +134,7 @@ def detect_format(path: Path) -> CorpusFormat:
     if suffix not in formats:
         raise InputError(
             f"{path}: cannot tell the corpus format from the suffix {suffix!r}; use a BEIR folder, "
-            f"a folder of .txt/.md files, or a .jsonl/.csv/.tsv/.parquet file, or pass --format"
+            f"a folder of {FOLDER_FILES} files, or a .jsonl/.csv/.tsv/.parquet file, or pass --format"
         )
     return formats[suffix]  # type: ignore[return-value]
 
@@ -146,8 +161,8 @@ def iter_passages(spec: CorpusSpec, report: ReadReport | None = None) -> Iterato
     duplicates: list[str] = []
     duplicate_count = 0
     for where, passage in readers[form](spec, form):
-        if isinstance(passage, Ignored):
-            report.ignore(passage)
+        if isinstance(passage, SkippedFile):
+            report.skip_file(passage)
             continue
         if not passage.text.strip():
             report.skip_empty(where)
@@ -172,14 +187,21 @@ def iter_passages(spec: CorpusSpec, report: ReadReport | None = None) -> Iterato
 
 def _nothing_read(spec: CorpusSpec, form: str, report: ReadReport) -> str:
     """Why a corpus gave no passage, and what to do."""
+    if form == "textdir" and (report.bad_files or report.skipped_empty):
+        parts = [f"{counted(report.skipped_empty, 'file or page is', 'files or pages are')} empty "
+                 f"(first: {', '.join(report.skipped_empty_examples)})"] if report.skipped_empty else []
+        parts += [report.skipped_summary()] if report.skipped_files else []
+        return (f"{spec.path}: no passages: {'; '.join(parts)}; fix or replace those files (`corpustune inspect "
+                f"{spec.path}` lists them), or add {FOLDER_FILES} files with text")
+    if form == "textdir":
+        names = ", ".join(FOLDER_SUFFIXES[:-1]) + f" or {FOLDER_SUFFIXES[-1]}"
+        skipped = f"; {report.skipped_summary()}" if report.skipped_files else ""
+        return (f"{spec.path}: no passages: the folder has no {names} files{skipped}; "
+                f"put the texts in such files, or give a BEIR folder or a .jsonl/.csv/.tsv/.parquet file")
     if report.skipped_empty:
         return (f"{spec.path}: no passages: every record's {spec.text_field!r} is empty "
                 f"({counted(report.skipped_empty, 'record')}, first: {', '.join(report.skipped_empty_examples)}); "
                 f"name the field that holds the text with --text-field")
-    if form == "textdir":
-        ignored = f"; {report.ignored_summary()}" if report.ignored else ""
-        return (f"{spec.path}: no passages: the folder has no {' or '.join(TEXT_SUFFIXES)} files{ignored}; "
-                f"put the texts in such files, or give a BEIR folder or a .jsonl/.csv/.tsv/.parquet file")
     return f"{spec.path}: no passages: the file holds no records; a corpus needs at least one passage"
 
 
@@ -343,16 +365,19 @@ def _read_parquet(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage]]
                          f"pandas.DataFrame.to_parquet") from None
 
 
-def _read_textdir(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage | Ignored]]:
+def _read_textdir(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage | SkippedFile]]:
     if spec.chunk_overlap >= spec.chunk_words:
         raise InputError(
             f"chunk_overlap ({spec.chunk_overlap}) must be smaller than chunk_words ({spec.chunk_words})"
         )
     for file in _folder_files(spec.path, spec.path):
-        if isinstance(file, Ignored):
+        if isinstance(file, SkippedFile):
             yield file.path, file
             continue
         relative = file.relative_to(spec.path).as_posix()
+        if file.suffix.lower() in DOCUMENT_SUFFIXES:
+            yield from document_passages(file, relative, spec.chunk_words, spec.chunk_overlap)
+            continue
         text = "".join(line for _, line in iter_text_lines(file, keep_newline=True))
         chunks = split_words(text, spec.chunk_words, spec.chunk_overlap)
         if len(chunks) <= 1:
@@ -363,21 +388,22 @@ def _read_textdir(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage |
             yield identifier, Passage(id=identifier, text=chunk)
 
 
-def _folder_files(folder: Path, root: Path) -> Iterator[Path | Ignored]:
-    """The text files under `folder` in path order, and an `Ignored` for every entry left out:
-    hidden files and folders (not entered), symbolic links (not followed), files of other types."""
+def _folder_files(folder: Path, root: Path) -> Iterator[Path | SkippedFile]:
+    """The files under `folder` that the reader reads (`FOLDER_SUFFIXES`) in path order, and a
+    `SkippedFile` for every entry left out: hidden files and folders (not entered), symbolic links
+    (not followed), files of other types."""
     for entry in sorted(folder.iterdir()):
         relative = entry.relative_to(root).as_posix()
         if entry.name.startswith("."):
-            yield Ignored(relative, "hidden")
+            yield SkippedFile(relative, "hidden")
         elif entry.is_symlink():
-            yield Ignored(relative, "link")
+            yield SkippedFile(relative, "link")
         elif entry.is_dir():
             yield from _folder_files(entry, root)
-        elif entry.suffix.lower() in TEXT_SUFFIXES:
+        elif entry.suffix.lower() in FOLDER_SUFFIXES:
             yield entry
         else:
-            yield Ignored(relative, "type")
+            yield SkippedFile(relative, "type")
 
 
 def split_words(text: str, size: int, overlap: int) -> list[str]:

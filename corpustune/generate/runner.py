@@ -134,6 +134,17 @@ def read_log(path: Path, keys: dict[str, str], digests: dict[str, str]) -> dict[
     return records
 
 
+def sampling_for(config: GenerateConfig) -> Sampling:
+    """The sampling settings of every call of a generation with `config`."""
+    return Sampling(
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_new_tokens=config.json_max_new_tokens if config.json_mode else config.max_new_tokens,
+        stop=() if config.json_mode else tuple(config.stop),
+        json_output=config.json_mode,
+    )
+
+
 def run_generation(
     passages: list[Passage],
     config: GenerateConfig,
@@ -192,13 +203,7 @@ def _generate(
     show_progress: bool,
 ) -> int:
     """Generate for `pending` in batches of passages; each batch is appended to the log at once."""
-    sampling = Sampling(
-        temperature=config.temperature,
-        top_p=config.top_p,
-        max_new_tokens=config.json_max_new_tokens if config.json_mode else config.max_new_tokens,
-        stop=() if config.json_mode else tuple(config.stop),
-        json_output=config.json_mode,
-    )
+    sampling = sampling_for(config)
     batch_size = config.batch_passages or backend.preferred_batch_passages
     started, tokens, calls = time.perf_counter(), 0, 0
     bar = tqdm(total=len(pending), unit="passage", desc="generate", disable=not show_progress)

@@ -70,6 +70,23 @@ class Stage:
 
 
 @dataclass(frozen=True)
+class StagePlan:
+    """What `run()` would do with one stage now, without doing it (`Pipeline.plan`).
+
+    `action`: skip (up to date), run (never started here), rerun (finished with other settings
+    or inputs, or its outputs were changed since), resume (a run with these very settings was
+    started and not finished: its partial work is reused) or after (it ran here before, but an
+    upstream stage runs first, so it runs again on the new outputs). `record`: the stage's DONE
+    record when it is up to date.
+    """
+
+    name: str
+    action: Literal["skip", "run", "rerun", "resume", "after"]
+    reason: str
+    record: artifacts.StageRecord | None = None
+
+
+@dataclass(frozen=True)
 class StageOutcome:
     """How one stage went in this invocation: `seconds` is the time spent now (0-ish if skipped)."""
 
@@ -175,6 +192,38 @@ class Pipeline:
         recording it as failed (or interrupted) in `RUN/timings.json`."""
         with run_lock(self.run_dir):
             return self._run_all()
+
+    def plan(self) -> list[StagePlan]:
+        """What `run()` would do with each stage, in order; reads the run folder, writes nothing
+        (not even the folder itself)."""
+        plans: list[StagePlan] = []
+        digests: dict[str, str] = {}
+        for stage in self.stages:
+            waiting = [name for name in stage.after if name not in digests]
+            started = artifacts.read_started(self.run_dir, stage.marker_folder)
+            previous = artifacts.read_done(self.run_dir, stage.marker_folder)
+            if waiting and (previous is not None or started is not None):
+                plans.append(StagePlan(stage.name, "after", f"runs again on the new outputs of {', '.join(waiting)}"))
+                continue
+            if waiting:
+                plans.append(StagePlan(stage.name, "run", "not run in this folder yet"))
+                continue
+            inputs = dict(stage.inputs) | {name: digests[name] for name in stage.after}
+            fingerprint = stage_fingerprint(stage.name, stage.version, stage.settings, inputs)
+            record = artifacts.is_done(self.run_dir, stage.marker_folder, fingerprint)
+            if record is not None:
+                digests[stage.name] = record.outputs_digest
+                plans.append(StagePlan(stage.name, "skip", f"up to date (computed in {format_seconds(record.seconds)})",
+                                       record))
+            elif started == fingerprint and previous is None:
+                plans.append(StagePlan(stage.name, "resume", "started with these settings and not finished: "
+                                                             "its partial work is reused"))
+            elif previous is not None:
+                why = "its outputs were changed" if previous.fingerprint == fingerprint else "settings or inputs changed"
+                plans.append(StagePlan(stage.name, "rerun", why))
+            else:
+                plans.append(StagePlan(stage.name, "run", "not run in this folder yet"))
+        return plans
 
     def run_stage(self, name: str, context: Context | None = None, *, fresh: bool = False) -> StageOutcome | None:
         """Run stage `name` alone, unless it is up to date; returns its outcome on rank 0 and

@@ -121,12 +121,14 @@ class EmbeddingCache:
     def __init__(self, folder: str | os.PathLike | None = None):
         self.folder = Path(folder) if folder is not None else cache_dir() / "embeddings"
 
+    def path(self, model, texts: Sequence[str], *, prompt: str = "", normalize: bool | None = None) -> Path:
+        """Where the embeddings of this request are (or would be) cached."""
+        key = hashlib.sha256(f"{model_fingerprint(model)}|{prompt}|{normalize}|{texts_digest(texts)}".encode()).hexdigest()
+        return self.folder / f"{key[:32]}.npy"
+
     def encode(self, model, texts: Sequence[str], *, prompt: str = "", **kwargs) -> np.ndarray:
         """Like `encode`, but reads the result from the cache when the same request was made before."""
-        key = hashlib.sha256(
-            f"{model_fingerprint(model)}|{prompt}|{kwargs.get('normalize')}|{texts_digest(texts)}".encode()
-        ).hexdigest()
-        path = self.folder / f"{key[:32]}.npy"
+        path = self.path(model, texts, prompt=prompt, normalize=kwargs.get("normalize"))
         if path.exists():
             return np.load(path)
         embeddings = encode(model, texts, prompt=prompt, **kwargs)
