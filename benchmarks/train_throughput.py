@@ -35,6 +35,7 @@ import torch
 
 from corpustune.data.beir import load_split
 from corpustune.data.corpus import CorpusSpec, read_passages
+from corpustune.hardware import cpu_description
 from corpustune.retrieve.bm25 import BM25Index
 from corpustune.train.batching import Example, make_batch
 from corpustune.train.config import TrainConfig
@@ -64,19 +65,6 @@ def build_lists(data: Path, queries: int, list_size: int, pool_depth: int, seed:
         teacher = (raw - raw.min()) / max(raw.max() - raw.min(), 1e-9)
         examples.append(Example(qid, text, positive, tuple(ids), tuple(float(t) for t in teacher)))
     return examples, passages, len(pool)
-
-
-def cpu_flags() -> str:
-    """The CPU's model name and the vector flags that decide its speed here."""
-    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-    name, flags = "unknown CPU", set()
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("model name") and name == "unknown CPU":
-                name = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    return f"{name}; flags: {' '.join(f for f in wanted if f in flags) or 'none of ' + ', '.join(wanted)}"
 
 
 def our_steps(examples, passages, args, tune: str = "both") -> tuple[list[float], float, str]:
@@ -170,7 +158,7 @@ def main() -> None:
     examples, passages, pool = build_lists(args.data, args.queries, args.list_size, args.pool_depth, args.seed)
     batch = make_batch(examples)
     slots = batch.passage_slots
-    print(f"CPU: {cpu_flags()}; torch threads: {args.threads}")
+    print(f"CPU: {cpu_description()}; torch threads: {args.threads}")
     print(f"data: {args.data.name} train queries, {len(examples)} queries x {args.list_size} passages = {slots} "
           f"passage slots, max {args.max_tokens} tokens, model minilm")
     print(f"sharing: pool of {pool} passages; {len(batch.passage_ids)} distinct passages in the step, "
