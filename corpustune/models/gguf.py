@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 
 from corpustune.errors import require_extra
 from corpustune.hardware import usable_cores
@@ -20,7 +19,7 @@ def _without_extra_buffer_types(llama_cpp):
     """Make the `Llama` built inside this block load its weights without ggml's extra buffer types
     (weight repacking, the AMX buffer): `Llama` takes no argument for `use_extra_bufts`, so the
     default parameters it starts from are wrapped for the duration of the block."""
-    module = sys.modules["llama_cpp.llama"].llama_cpp
+    module = llama_cpp.llama.llama_cpp  # the binding module that `Llama` reads its defaults from
     defaults = module.llama_model_default_params
 
     def without_extra():

@@ -129,7 +129,6 @@ class Trainer:
         self.train_examples = list(train)
         self.dev_examples = list(dev)
         self.passage_texts = {p.id: p.full_text() for p in passages.values()}
-        self.corpus = list(passages.values())
         self.out = Path(out)
         self.model_dir = Path(model_dir) if model_dir is not None else self.out / "best"
         self.context = context or init_distributed()
@@ -141,7 +140,7 @@ class Trainer:
         self.model.train()
         self.document_model, self.passage_table = None, None
         if config.tune == "query":  # the base model encodes every passage, once; it is saved as the document route
-            self._freeze_document_side()
+            self._freeze_document_side(list(passages.values()))
         autocast = torch.bfloat16 if use_bf16(config.precision, self.context.device, training=True) else None
         self.encoder = StepEncoder(self.model, self.context.device, config.chunk_tokens, autocast)
         self.loss_fn: CombinedLoss | None = None  # built by prepare_loss, after a resume restores the state
@@ -158,7 +157,7 @@ class Trainer:
         self.digest = config_digest(config, self.train_examples)
         self.state = LoopState()
 
-    def _freeze_document_side(self) -> None:
+    def _freeze_document_side(self, corpus: list[Passage]) -> None:
         from corpustune.retrieve.encode import EmbeddingCache, load_encoder
         from corpustune.train.document_side import base_passage_table
 
@@ -167,7 +166,7 @@ class Trainer:
                                            trust_remote_code=config.trust_remote_code)
         self.document_model.requires_grad_(False)
         needed = {p for example in (*self.train_examples, *self.dev_examples) for p in example.passage_ids}
-        self.passage_table = base_passage_table(self.document_model, self.corpus, needed, prompt=config.passage_prompt,
+        self.passage_table = base_passage_table(self.document_model, corpus, needed, prompt=config.passage_prompt,
                                                 cache=EmbeddingCache(), device=self.context.device)
 
     def fixed_passages(self, passage_ids) -> torch.Tensor | None:
@@ -203,13 +202,13 @@ class Trainer:
         if len(sample) > self.config.calibration_lists:
             sample = random.Random(self.config.seed).sample(sample, self.config.calibration_lists)
         batch = make_batch(sample)
-        passage_texts = [self.passage_texts[p] for p in batch.passage_ids]
         self.model.eval()
         with torch.no_grad():
             query_chunks = self.encoder.chunks(batch.query_texts, self.query_side)
             queries, _ = self.encoder.embed(batch.query_texts, query_chunks, self.query_side)  # (Q, d)
             passages = self.fixed_passages(batch.passage_ids)  # (P, d)
             if passages is None:
+                passage_texts = [self.passage_texts[p] for p in batch.passage_ids]
                 passage_chunks = self.encoder.chunks(passage_texts, self.passage_side)
                 passages, _ = self.encoder.embed(passage_texts, passage_chunks, self.passage_side)
         self.model.train()
