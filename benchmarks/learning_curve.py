@@ -25,17 +25,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
+import sys
 from pathlib import Path
 
-from corpustune.cli.stage import read_checked_corpus
-from corpustune.config import resolve_config
-from corpustune.data.beir import load_split
-from corpustune.evaluate.compare import evaluate_models, summarize
-from corpustune.hardware import cpu_description
-from corpustune.layout import RunLayout
-from corpustune.pipeline import Pipeline, read_timings, save_config
-from corpustune.pipeline.stages import build_stages
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runs import human_sets, kept_lists, run_pipeline, stage_seconds  # noqa: E402
+
+from corpustune.config import resolve_config  # noqa: E402
+from corpustune.evaluate.compare import evaluate_models, summarize  # noqa: E402
+from corpustune.hardware import cpu_description  # noqa: E402
+from corpustune.layout import RunLayout  # noqa: E402
 
 INCREMENTAL_STAGES = ("generate", "score")
 """Stages whose work a size shares with the smaller sizes (their computed seconds are summed)."""
@@ -48,49 +47,19 @@ def sampled_passages(run: Path) -> int:
     return int(json.loads(RunLayout(run).query_stats.read_text())["passages"]["sampled"])
 
 
-def carry_caches(source: Path, target: Path) -> None:
-    """Copy the generation log and the score cache of run folder `source` into `target`."""
-    source_layout, target_layout = RunLayout(source), RunLayout(target)
-    target_layout.cache_dir.mkdir(parents=True, exist_ok=True)
-    if source_layout.generation_log.exists():
-        shutil.copyfile(source_layout.generation_log, target_layout.generation_log)
-    if source_layout.score_cache.exists():
-        shutil.copytree(source_layout.score_cache, target_layout.score_cache, dirs_exist_ok=True)
-
-
-def stage_seconds(run: Path) -> dict[str, float]:
-    """Seconds each stage's work took (`computed_seconds`: also for a stage reused on a re-run)."""
-    return {s["stage"]: float(s.get("computed_seconds") or s["seconds"]) for s in read_timings(run)["stages"]}
-
-
-def human_sets(data: Path, splits: list[str]) -> list[dict]:
-    sets = []
-    for split in splits:
-        queries, qrels = load_split(data, split)
-        sets.append({"name": f"{data.name} {split}", "source": "human", "role": split, "query_type": None,
-                     "queries": queries, "qrels": qrels, "num_queries": len(qrels)})
-    return sets
-
-
-def run_size(args, size: int, previous: Path | None) -> tuple[Path, object]:
-    """Run the pipeline for `size` training passages in OUT/n<size>; returns its folder and config."""
+def run_size(args, size: int, previous: Path | None):
+    """Run the pipeline for `size` training passages in OUT/n<size>; returns its folder, config, corpus."""
     probe = resolve_config(args.data, args.preset, overrides=tuple(args.set))
-    heldout = probe.generate.heldout_count
     other_arms = [arm for arm in args.arms if arm != probe.train.loss]
     overrides = tuple(args.set) + (
-        f"generate.max_passages={heldout + size}",
+        f"generate.max_passages={probe.generate.heldout_count + size}",
         # hold out the same H passages at every size (the preset's fraction would cap H at small N)
         "generate.heldout_max_fraction=1.0",
         f"ablation=[{', '.join(other_arms)}]",
     )
-    config = resolve_config(args.data, args.preset, overrides=overrides)
     folder = args.out / f"n{size}"
-    if previous is not None:
-        carry_caches(previous, folder)
-    passages = read_checked_corpus(config, echo=False)
-    save_config(folder, config)
-    Pipeline(folder, build_stages(config, passages)).run()
-    return folder, config
+    config, passages = run_pipeline(args.data, args.preset, overrides, folder, previous)
+    return folder, config, passages
 
 
 def main() -> None:
@@ -114,19 +83,17 @@ def main() -> None:
         most_sampled = sampled_passages(args.seed_run)
     previous = args.seed_run
     for size in sizes:
-        folder, config = run_size(args, size, previous)
+        folder, config, passages = run_size(args, size, previous)
         layout, seconds = RunLayout(folder), stage_seconds(folder)
         shared_seconds += sum(seconds.get(s, 0.0) for s in INCREMENTAL_STAGES)
         most_sampled = max(most_sampled, sampled_passages(folder))
         models = {"base": config.train.model, "published": str(layout.model_dir)}
         for arm in args.arms:
             models[arm] = str(layout.arm_dirs(arm, main=arm == config.train.loss)[1])
-        passages = read_checked_corpus(config, echo=False)
         summary = summarize(sets, evaluate_models(passages, models, sets, measures=MEASURES), MEASURES)
-        scores = json.loads(layout.scores_stats.read_text())
         curve = json.loads(layout.select_curve.read_text())
         point = {
-            "training_passages": size, "sampled_passages": sampled_passages(folder), "lists": scores["kept"],
+            "training_passages": size, "sampled_passages": sampled_passages(folder), "lists": kept_lists(folder),
             "own_seconds": sum(seconds.get(s, 0.0) for s in OWN_STAGES), "stage_seconds": seconds,
             "published_weight": curve["published_weight"],
             "sets": [{"name": s["name"], "num_queries": s["num_queries"], "results": s["results"],
