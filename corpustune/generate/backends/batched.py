@@ -15,6 +15,7 @@ the draws themselves come from NumPy, so a seed gives other texts than on the se
 from __future__ import annotations
 
 import ctypes
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -92,6 +93,8 @@ class BatchDecoder:
         self.vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
         self._piece = ctypes.create_string_buffer(256)
+        self.seconds = {"prefill": 0.0, "decode": 0.0}
+        """Wall seconds spent so far evaluating prompts and decoding new tokens (for benchmarks)."""
 
     def cells_needed(self, prompts: Sequence[Sequence[int]], max_new_tokens: int) -> int:
         """KV cells one `decode` of `prompts` takes at most."""
@@ -125,7 +128,10 @@ class BatchDecoder:
                 "(raise n_ctx, or pass fewer prompts per call)"
             )
         self._lib.llama_memory_clear(self._lib.llama_get_memory(self.ctx), True)
+        started = time.perf_counter()
         logits = self._prefill(prompts)
+        prefilled = time.perf_counter()
+        self.seconds["prefill"] += prefilled - started
         rngs = [np.random.default_rng(seed) for seed in seeds]
         stops = [s.encode("utf-8") for s in stop if s]
         tokens: list[list[int]] = [[] for _ in prompts]
@@ -147,6 +153,7 @@ class BatchDecoder:
             live = still
             if live:
                 logits = self._step([(tokens[s][-1], len(prompts[s]) + len(tokens[s]) - 1, s) for s in live])
+        self.seconds["decode"] += time.perf_counter() - prefilled
         return [Decoded(tuple(t), text.decode("utf-8", errors="ignore")) for t, text in zip(tokens, texts)]
 
     def _prefill(self, prompts: Sequence[Sequence[int]]) -> list[np.ndarray]:

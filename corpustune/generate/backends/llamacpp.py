@@ -75,7 +75,7 @@ class LlamaCppBackend:
 
     def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Completion]:
         if self.decoder is None or sampling.json_output:
-            return [self._one(request, sampling) for request in requests]
+            return self.generate_sequential(requests, sampling)
         completions = []
         for start in range(0, len(requests), self.decoder.n_seq_max):
             completions += self._batched(requests[start : start + self.decoder.n_seq_max], sampling)
@@ -86,7 +86,7 @@ class LlamaCppBackend:
         formatted = [self.chat_tokens(r.messages) for r in requests]
         prompts = [tokens for tokens, _ in formatted]
         if not self.decoder.fits(prompts, sampling.max_new_tokens):
-            return [self._one(request, sampling) for request in requests]
+            return self.generate_sequential(requests, sampling)
         decoded = self.decoder.decode(
             prompts,
             [r.seed for r in requests],
@@ -96,6 +96,10 @@ class LlamaCppBackend:
             stop=list(sampling.stop) + formatted[0][1],
         )
         return [Completion(d.text, len(d.tokens), len(p)) for d, p in zip(decoded, prompts)]
+
+    def generate_sequential(self, requests: Sequence[Request], sampling: Sampling) -> list[Completion]:
+        """One `create_chat_completion` call per request, in order (the path without batching)."""
+        return [self._one(request, sampling) for request in requests]
 
     def _one(self, request: Request, sampling: Sampling) -> Completion:
         """One `create_chat_completion` call."""
