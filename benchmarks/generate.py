@@ -1,105 +1,145 @@
-"""Generation speed: corpustune's llama.cpp path against calling llama-cpp-python directly.
+"""Kept synthetic queries per minute: the new generation default against today's layout.
 
-Both arms use one `Llama` (qwen-coder-0.5b), the same chat messages, seeds and sampling settings
-on the same SciFact passages, in this process. Ours is the full `run_generation` (passage
-sampling, prompt building, crash-safe log append, cleaning, filtering, all output files) extended
-by one passage at a time in one run folder; the baseline is a bare `Llama.create_chat_completion`
-call with the same messages. The arms are paired per passage, alternating which goes first, and
-the KV cache is cleared before each arm, so that load on a shared machine hits both alike.
-Tokens/s = completion tokens over wall time; the figure is the median over passages.
+Baseline ("passages-seq-1"): few-shot examples with their passages, one `create_chat_completion`
+per type (llama.cpp reuses the passage prefix between them), one query per type. New arms
+("queries-batch-N"): examples as queries only, every type x N samples of a passage decoded together
+by the batched decoder. Same model (one `Llama`), same passages, six built-in types, in this process;
+the arm order rotates per passage. Only the backend's `generate` calls are timed; cleaning and
+filtering then run through `run_generation` on each arm's log (the real filters, near-duplicates
+included). Printed per arm and type: kept fraction, passage-copy rate (of generated), example-leak
+rate (kept queries sharing more content words with one of their prompt's examples, passage and
+query, than with their own passage), BM25 top-10 rate of the source passage (over the corpus).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import statistics
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from corpustune.data.atomic import JsonlAppender  # noqa: E402
 from corpustune.data.corpus import CorpusSpec, read_passages  # noqa: E402
+from corpustune.data.lines import iter_jsonl  # noqa: E402
+from corpustune.evaluate.answerable import ContentWords  # noqa: E402
 from corpustune.generate.backends.llamacpp import LlamaCppBackend  # noqa: E402
 from corpustune.generate.config import BackendConfig, GenerateConfig  # noqa: E402
-from corpustune.generate.runner import plan_jobs, run_generation, type_keys  # noqa: E402
+from corpustune.generate.prompts import pick_examples  # noqa: E402
+from corpustune.generate.runner import passage_digest, plan_jobs, run_generation, sampling_for, type_keys  # noqa: E402
 from corpustune.generate.sampling import sample_passages  # noqa: E402
-from corpustune.generate.types import load_types  # noqa: E402
+from corpustune.generate.types import BUILTIN_TYPES, load_types  # noqa: E402
+from corpustune.hardware import cpu_description  # noqa: E402
+from corpustune.layout import RunLayout  # noqa: E402
+from corpustune.retrieve.bm25 import BM25Index  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
+BASELINE = "passages-seq-1"
+
+
+class Sequential:
+    """The backend's path without batching, for the baseline arm."""
+
+    def __init__(self, backend: LlamaCppBackend):
+        self.backend = backend
+
+    def generate(self, requests, sampling):
+        return self.backend.generate_sequential(requests, sampling)
+
+
+def arm_configs(model: str, threads: int | None, counts: list[int]) -> dict[str, GenerateConfig]:
+    base = dict(types=BUILTIN_TYPES, heldout_count=0, max_passages=None)
+    arms = {BASELINE: GenerateConfig(backend=BackendConfig(model=model, n_threads=threads, batch_decode=False),
+                                     few_shot_layout="passages", default_count=1, **base)}
+    for count in counts:
+        arms[f"queries-batch-{count}"] = GenerateConfig(
+            backend=BackendConfig(model=model, n_threads=threads), few_shot_layout="queries", default_count=count, **base)
+    return arms
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--passages", type=int, default=20)
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--passages", type=int, default=30)
     parser.add_argument("--model", default="qwen-coder-0.5b")
-    parser.add_argument("--types", default="question")
+    parser.add_argument("--counts", default="1,2,3", help="samples per type of the new arms")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
 
-    passages = read_passages(CorpusSpec(path=DATA))
-    config = GenerateConfig(
-        backend=BackendConfig(model=args.model, n_threads=args.threads),
-        types=tuple(args.types.split(",")), max_passages=args.passages, heldout_count=0,
-    )
-    backend = LlamaCppBackend(args.model, n_ctx=config.backend.n_ctx, n_threads=args.threads)
-    types = load_types(config.types)
-    keys = type_keys(config, types)
-    sample = sample_passages(passages, seed=config.seed, max_passages=args.passages, heldout_count=0)
-    requests = [r for p in sample.passages for job in plan_jobs(p, types, keys, set(), config) for r in job.requests]
+    print(cpu_description())
+    corpus = read_passages(CorpusSpec(path=Path(args.data)))
+    sample = sample_passages(corpus, seed=13, max_passages=args.passages, heldout_count=0).passages
+    arms = arm_configs(args.model, args.threads, [int(c) for c in args.counts.split(",")])
+    backend = LlamaCppBackend(args.model, n_threads=args.threads)
+    engines = {name: Sequential(backend) if name == BASELINE else backend for name in arms}
+    types = load_types(BUILTIN_TYPES)
+    folders = {name: Path(tempfile.mkdtemp(prefix=f"corpustune-bench-{name}-")) for name in arms}
+    seconds, tokens = defaultdict(float), defaultdict(lambda: [0, 0])
+    names = list(arms)
+    for index, passage in enumerate(sample):
+        order = names[index % len(names):] + names[: index % len(names)]
+        for name in order:
+            config = arms[name]
+            jobs = plan_jobs(passage, types, type_keys(config, types), set(), config)
+            requests = [r for job in jobs for r in job.requests]
+            started = time.perf_counter()
+            completions = iter(engines[name].generate(requests, sampling_for(config)))
+            seconds[name] += time.perf_counter() - started
+            rows = []
+            for job in jobs:
+                outputs = [next(completions) for _ in job.requests]
+                rows.append({"key": job.key, "passage_id": passage.id, "passage_sha": passage_digest(passage),
+                             "type": job.type_name, "raw": [c.text for c in outputs],
+                             "completion_tokens": sum(c.completion_tokens for c in outputs),
+                             "prompt_tokens": sum(c.prompt_tokens for c in outputs)})
+                tokens[name][0] += rows[-1]["prompt_tokens"]
+                tokens[name][1] += rows[-1]["completion_tokens"]
+            with JsonlAppender(RunLayout(folders[name]).generation_log) as log:
+                log.append_many(rows)
+        print(f"passage {index + 1}/{len(sample)}: " + ", ".join(f"{n} {seconds[n]:.1f} s" for n in names), flush=True)
 
-    folder = tempfile.mkdtemp(prefix="corpustune-bench-")
-    per_passage = len(requests) // len(sample.passages)
-
-    def ours(index: int) -> tuple[int, float]:
-        backend.llm.reset()
-        started = time.perf_counter()
-        step = config.model_copy(update={"max_passages": index + 1})
-        result = run_generation(passages, step, folder, backend=backend, show_progress=False)
-        seconds = time.perf_counter() - started
-        assert result.generated_calls == per_passage
-        tokens = sum(r["completion_tokens"] for r in _log(Path(folder)) if r["passage_id"] == sample.passages[index].id)
-        return tokens, seconds
-
-    def direct(index: int) -> tuple[int, float]:
-        backend.llm.reset()
-        started, tokens = time.perf_counter(), 0
-        for request in requests[index * per_passage : (index + 1) * per_passage]:
-            response = backend.llm.create_chat_completion(
-                messages=list(request.messages), temperature=config.temperature, top_p=config.top_p,
-                max_tokens=config.max_new_tokens, stop=list(config.stop), seed=request.seed,
-            )
-            tokens += response["usage"]["completion_tokens"]
-        return tokens, time.perf_counter() - started
-
-    totals = {"ours": [0, 0.0], "direct": [0, 0.0]}
-    ratios = []
-    for index in range(len(sample.passages)):
-        rates = {}
-        for arm in (ours, direct) if index % 2 == 0 else (direct, ours):
-            tokens, seconds = arm(index)
-            rates[arm.__name__] = tokens / seconds
-            totals[arm.__name__][0] += tokens
-            totals[arm.__name__][1] += seconds
-        ratios.append(rates["ours"] / rates["direct"])
-        print(f"passage {index + 1}: ours {rates['ours']:.2f} tok/s, direct {rates['direct']:.2f} tok/s, "
-              f"ratio {ratios[-1]:.3f}", flush=True)
-    shutil.rmtree(folder)
-    print(f"{len(sample.passages)} SciFact passages x types {args.types}: {len(requests)} calls, model {args.model}")
-    print(f"total: corpustune {totals['ours'][0]} tokens in {totals['ours'][1]:.1f} s "
-          f"({totals['ours'][0] / totals['ours'][1]:.2f} tok/s); baseline llama-cpp-python direct "
-          f"{totals['direct'][0]} tokens in {totals['direct'][1]:.1f} s ({totals['direct'][0] / totals['direct'][1]:.2f} tok/s)")
-    print(f"median per-passage tokens/s ratio (corpustune / direct): {statistics.median(ratios):.3f}")
-    print(f"ratio={statistics.median(ratios):.3f}")
+    bm25 = BM25Index(corpus)
+    content = ContentWords()
+    by_id = {p.id: p for p in sample}
+    rates = {}
+    print(f"\n{args.data}: {len(sample)} passages, types {','.join(BUILTIN_TYPES)}, model {args.model}")
+    for name, config in arms.items():
+        stats = run_generation(sample, config, folders[name], backend=None, show_progress=False).stats
+        kept = [r for _, r in iter_jsonl(RunLayout(folders[name]).queries_dir / "queries.jsonl")]
+        top10 = set()
+        if kept:
+            _, rows = bm25.search([q["text"] for q in kept], 10)
+            top10 = {q["_id"] for q, row in zip(kept, rows) if q["source_id"] in {bm25.passage_ids[i] for i in row}}
+        print(f"arm {name}: prompt tokens {tokens[name][0]}, completion tokens {tokens[name][1]}, "
+              f"wall {seconds[name]:.1f} s, kept {len(kept)}, kept per minute {60 * len(kept) / seconds[name]:.2f}")
+        for query_type in types:
+            entry = stats["types"][query_type.name]
+            mine = [q for q in kept if q["type"] == query_type.name]
+            leaks = sum(_leaks(q, by_id[q["source_id"]], query_type, config, content) for q in mine)
+            hits = sum(q["_id"] in top10 for q in mine)
+            generated = max(entry["generated"], 1)
+            print(f"  {query_type.name:12s} kept {entry['kept']:3d}/{entry['generated']:3d} "
+                  f"({entry['kept_fraction']:.2f})  passage-copy {entry['dropped'].get('passage_copy', 0) / generated:.2f}"
+                  f"  example-copy {entry['dropped'].get('example_copy', 0) / generated:.2f}"
+                  f"  near-dup {entry['dropped'].get('near_duplicate', 0) / generated:.2f}"
+                  f"  example-leak {leaks / max(len(mine), 1):.2f}  bm25-top10 {hits / max(len(mine), 1):.2f}")
+        rates[name] = len(kept) / seconds[name]
+    if backend.decoder is not None:
+        print("batched decoder seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in backend.decoder.seconds.items()))
+    for name in names[1:]:
+        print(f"{name} vs {BASELINE}: ratio[kept-per-minute]={rates[name] / rates[BASELINE]:.2f}")
+    backend.close()
 
 
-def _log(folder: Path) -> list[dict]:
-    from corpustune.data.atomic import read_jsonl_log
-    from corpustune.layout import RunLayout
-
-    return list(read_jsonl_log(RunLayout(folder).generation_log))
+def _leaks(query: dict, passage, query_type, config: GenerateConfig, content: ContentWords) -> bool:
+    """Whether the query shares more content words with one of its prompt's examples than with its passage."""
+    words = content(query["text"])
+    own = len(words & content(passage.full_text()))
+    shown = pick_examples(query_type, config.few_shot_count, config.seed, passage.id)
+    return any(len(words & content(f"{e.passage} {e.query}")) > own for e in shown)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ import pytest
 
 from corpustune.data.records import Passage
 from corpustune.errors import InputError
-from corpustune.generate.prompts import json_messages, passage_text, pick_examples, type_messages
+from corpustune.generate.config import GenerateConfig
+from corpustune.generate.prompts import json_messages, passage_text, pick_examples, prompt_version, type_messages
+from corpustune.generate.runner import type_keys
 from corpustune.generate.types import BUILTIN_TYPES, load_type, load_types
 
 PASSAGE = Passage("p1", "Zinc lozenges shortened colds by about two days in adults. " * 3, "Zinc and colds")
@@ -70,7 +72,7 @@ def test_examples_are_seeded_per_passage_and_type():
 def test_type_prompt_puts_passage_first_and_shares_the_prefix():
     question, title = load_type("question"), load_type("title")
     shots = pick_examples(question, 2, seed=0, passage_id="p1")
-    messages = type_messages(PASSAGE, question, shots, max_chars=80)
+    messages = type_messages(PASSAGE, question, shots, max_chars=80, layout="passages")
     assert [m["role"] for m in messages] == ["system", "user"]
     user = messages[1]["content"]
     assert user.startswith("Passage:\n" + passage_text(PASSAGE, 80))
@@ -87,3 +89,25 @@ def test_json_prompt_names_every_type_and_list_shape():
     content = json_messages(PASSAGE, types, {"question": [], "keywords": []}, 2048)[1]["content"]
     assert '"question" (a string)' in content and '"keywords" (a list of at most 5 strings)' in content
     assert content.endswith('keys are "question", "keywords", and nothing else.')
+
+
+def test_queries_layout_shows_the_example_queries_without_their_passages():
+    question = load_type("question")
+    shots = pick_examples(question, 3, seed=0, passage_id="p1")
+    user = type_messages(PASSAGE, question, shots, max_chars=80)[1]["content"]
+    assert all(f"Question: {e.query}" in user for e in shots)
+    assert not any(e.passage in user or e.passage[:40] in user for e in shots)
+    assert user.startswith("Passage:\n" + passage_text(PASSAGE, 80)) and "Passage:" not in user[1:]
+    with_passages = type_messages(PASSAGE, question, shots, max_chars=80, layout="passages")[1]["content"]
+    assert all(e.passage in with_passages for e in shots) and len(user) < len(with_passages)
+
+
+def test_the_layout_changes_the_cache_key_of_type_prompts_only():
+    types = load_types(["question", "title"])
+    queries, passages = GenerateConfig(types=("question", "title")), GenerateConfig(
+        types=("question", "title"), few_shot_layout="passages")
+    assert GenerateConfig().few_shot_layout == "queries"
+    assert prompt_version("passages", json_mode=False) == "v1" != prompt_version("queries", json_mode=False)
+    assert set(type_keys(queries, types).values()).isdisjoint(type_keys(passages, types).values())
+    as_json = [c.model_copy(update={"json_mode": True}) for c in (queries, passages)]
+    assert type_keys(as_json[0], types) == type_keys(as_json[1], types)  # JSON mode shows queries only anyway

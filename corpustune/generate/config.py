@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from corpustune.generate.prompts import FewShotLayout
 from corpustune.generate.types import BUILTIN_TYPES
 
 BackendName = Literal["llamacpp", "openai", "vllm", "transformers"]
@@ -25,6 +26,9 @@ class BackendConfig(BaseModel):
     """llama.cpp: CPU threads (None: every core this process may use)."""
     n_gpu_layers: int = 0
     """llama.cpp: layers offloaded to a GPU (-1: all)."""
+    batch_decode: bool = True
+    """llama.cpp: decode all plain-text requests of a passage together (shared prefix evaluated once,
+    samples decoded in lockstep); False: one `create_chat_completion` call after another."""
     base_url: str = "http://127.0.0.1:8000/v1"
     """openai: the server's base URL, up to and including `/v1`."""
     api_key_env: str = "OPENAI_API_KEY"
@@ -74,6 +78,10 @@ class GenerateConfig(BaseModel):
     """Passages (title + text) are cut to this many characters in the prompt."""
     few_shot_count: int = Field(3, ge=0)
     """Examples drawn at random (seeded per passage) from a type's example pool."""
+    few_shot_layout: FewShotLayout = "queries"
+    """How a per-type prompt shows its examples: "queries" (the example queries only) or "passages"
+    (each example query under its passage: about 3x the prompt tokens, and a small model copies the
+    example passages' topics more often)."""
     seed: int = 13
     max_passages: int | None = Field(None, ge=1)
     """Passages sampled from the corpus (None: all)."""

@@ -3,17 +3,24 @@
 The passage comes first in the user message and the type's task after it, so that the prompts of
 all types for one passage share a long common prefix: llama.cpp (and vLLM's prefix cache) then
 read the passage once per passage instead of once per type.
+
+Few-shot examples come in one of two layouts: "queries" shows only the example queries (fewer
+tokens, and a small model has no example passage whose topic it could copy); "passages" shows each
+example query under its passage (the layout of prompt version v1).
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+from typing import Literal
 
 from corpustune.data.records import Passage
 from corpustune.generate.types import Example, QueryType
 
-PROMPT_VERSION = "v1"
+FewShotLayout = Literal["queries", "passages"]
+PROMPT_VERSIONS: dict[str, str] = {"passages": "v1", "queries": "v2"}
+"""Prompt version per few-shot layout of the per-type prompts; JSON mode's prompt is v1 in both."""
 SYSTEM = (
     "You write search queries for documents. Follow the task exactly and reply with the requested "
     "text only, on a single line, without explanations."
@@ -43,13 +50,23 @@ def pick_examples(query_type: QueryType, count: int, seed: int, passage_id: str)
     return rng.sample(pool, min(count, len(pool)))
 
 
-def type_messages(passage: Passage, query_type: QueryType, examples: list[Example], max_chars: int) -> list[Message]:
-    """Messages asking for one query of `query_type` about `passage`."""
+def prompt_version(layout: FewShotLayout, json_mode: bool) -> str:
+    """The version of the prompts a generation with this few-shot layout (and mode) sends."""
+    return PROMPT_VERSIONS["passages" if json_mode else layout]
+
+
+def type_messages(
+    passage: Passage, query_type: QueryType, examples: list[Example], max_chars: int, layout: FewShotLayout = "queries"
+) -> list[Message]:
+    """Messages asking for one query of `query_type` about `passage`, examples in `layout`."""
     label = query_type.label
     parts = [f"Passage:\n{passage_text(passage, max_chars)}", f"Task: {query_type.instructions}"]
-    if examples:
+    if examples and layout == "passages":
         shots = "\n\n".join(f"Passage: {e.passage}\n{label}: {e.query}" for e in examples)
         parts.append(f"Examples for other passages:\n\n{shots}")
+    elif examples:
+        shots = "\n".join(f"{label}: {e.query}" for e in examples)
+        parts.append(f"Examples written for other passages (form only, not topic):\n{shots}")
     parts.append(f"Now write the {label.lower()} for the passage at the top.")
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
 

@@ -25,7 +25,7 @@ from corpustune.data.records import Passage
 from corpustune.generate.backends import Backend, Request, Sampling, make_backend
 from corpustune.generate.config import GenerateConfig
 from corpustune.generate.outputs import write_outputs
-from corpustune.generate.prompts import PROMPT_VERSION, json_messages, pick_examples, stable_seed, type_messages
+from corpustune.generate.prompts import json_messages, pick_examples, prompt_version, stable_seed, type_messages
 from corpustune.generate.sampling import sample_passages
 from corpustune.generate.types import QueryType, load_types
 from corpustune.layout import RunLayout
@@ -65,7 +65,8 @@ def settings_key(config: GenerateConfig, type_part: str, count: int) -> str:
     payload = {
         "generator": generator_name(config),
         "type": type_part,
-        "prompt_version": PROMPT_VERSION,
+        # the few-shot layout enters through the prompt version: logs of the v1 layout stay valid
+        "prompt_version": prompt_version(config.few_shot_layout, config.json_mode),
         "count": count,
         "json_mode": config.json_mode,
         "temperature": config.temperature,
@@ -76,6 +77,9 @@ def settings_key(config: GenerateConfig, type_part: str, count: int) -> str:
         "few_shot_count": config.few_shot_count,
         "seed": config.seed,
     }
+    if config.backend.name == "llamacpp" and config.backend.batch_decode and not config.json_mode:
+        # the batched decoder draws its samples with NumPy, so a seed gives other texts
+        payload["decoder"] = "batched"
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
@@ -105,7 +109,7 @@ def plan_jobs(passage: Passage, types: list[QueryType], keys: dict[str, str], do
         if (key, passage.id, query_type.name) in done:
             continue
         examples = pick_examples(query_type, config.few_shot_count, config.seed, passage.id)
-        messages = tuple(type_messages(passage, query_type, examples, config.passage_max_chars))
+        messages = tuple(type_messages(passage, query_type, examples, config.passage_max_chars, config.few_shot_layout))
         requests = tuple(
             Request(messages, stable_seed(config.seed, passage.id, query_type.name, i))
             for i in range(config.count_for(query_type.name))
@@ -188,7 +192,8 @@ def run_generation(
     reused = len(sample.passages) - len(pending)
     # The outputs depend on the log's content only: how much of it this call wrote (`calls`,
     # `reused`) is reported, not written, so that a rebuild from the log changes no output.
-    stats = write_outputs(layout, sample, types, records, config, generator_name(config), PROMPT_VERSION, JSON_TYPE)
+    version = prompt_version(config.few_shot_layout, config.json_mode)
+    stats = write_outputs(layout, sample, types, records, config, generator_name(config), version, JSON_TYPE)
     return GenerationResult(out_dir, stats, calls, reused)
 
 

@@ -12,7 +12,8 @@ def make_backend(config: BackendConfig) -> Backend:
         from corpustune.generate.backends.llamacpp import LlamaCppBackend
 
         return LlamaCppBackend(
-            config.model, n_ctx=config.n_ctx, n_threads=config.n_threads, n_gpu_layers=config.n_gpu_layers
+            config.model, n_ctx=config.n_ctx, n_threads=config.n_threads, n_gpu_layers=config.n_gpu_layers,
+            batch_decode=config.batch_decode,
         )
     if config.name == "openai":
         from corpustune.generate.backends.openai import OpenAIBackend
