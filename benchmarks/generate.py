@@ -101,11 +101,19 @@ def main() -> None:
                 log.append_many(rows)
         print(f"passage {index + 1}/{len(sample)}: " + ", ".join(f"{n} {seconds[n]:.1f} s" for n in names), flush=True)
 
+    summarize(args.data, args.model, corpus, sample, types, arms, folders, seconds, tokens)
+    if backend.decoder is not None:
+        print("batched decoder seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in backend.decoder.seconds.items()))
+    backend.close()
+
+
+def summarize(data, model, corpus, sample, types, arms, folders, seconds, tokens) -> None:
+    """Clean and filter each arm's log with `run_generation`, then print the figures and ratios."""
     bm25 = BM25Index(corpus)
     content = ContentWords()
     by_id = {p.id: p for p in sample}
     rates = {}
-    print(f"\n{args.data}: {len(sample)} passages, types {','.join(BUILTIN_TYPES)}, model {args.model}")
+    print(f"\n{data}: {len(sample)} passages, types {','.join(BUILTIN_TYPES)}, model {model}")
     for name, config in arms.items():
         stats = run_generation(sample, config, folders[name], backend=None, show_progress=False).stats
         kept = [r for _, r in iter_jsonl(RunLayout(folders[name]).queries_dir / "queries.jsonl")]
@@ -127,11 +135,8 @@ def main() -> None:
                   f"  near-dup {entry['dropped'].get('near_duplicate', 0) / generated:.2f}"
                   f"  example-leak {leaks / max(len(mine), 1):.2f}  bm25-top10 {hits / max(len(mine), 1):.2f}")
         rates[name] = len(kept) / seconds[name]
-    if backend.decoder is not None:
-        print("batched decoder seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in backend.decoder.seconds.items()))
-    for name in names[1:]:
+    for name in list(arms)[1:]:
         print(f"{name} vs {BASELINE}: ratio[kept-per-minute]={rates[name] / rates[BASELINE]:.2f}")
-    backend.close()
 
 
 def _leaks(query: dict, passage, query_type, config: GenerateConfig, content: ContentWords) -> bool:
