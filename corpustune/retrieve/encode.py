@@ -70,19 +70,26 @@ def encode(
     unique_texts, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
     lengths = token_lengths(model, unique_texts, prompt)
     embeddings = np.empty((len(unique_texts), model.get_embedding_dimension()), dtype=np.float32)
-    model.eval()
     progress = tqdm(total=len(unique_texts), desc=description, unit="text", disable=not show_progress)
-    with torch.inference_mode():
-        for batch in length_chunks(lengths, tokens_per_batch):
-            features = model.preprocess([unique_texts[i] for i in batch], prompt=prompt or None)
-            features = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-            vectors = model(features)["sentence_embedding"].float()
-            if normalize:
-                vectors = torch.nn.functional.normalize(vectors, dim=-1)
-            embeddings[batch] = vectors.cpu().numpy()
-            progress.update(len(batch))
+    for batch in length_chunks(lengths, tokens_per_batch):
+        embeddings[batch] = encode_batch(model, [unique_texts[i] for i in batch], prompt=prompt, normalize=normalize)
+        progress.update(len(batch))
     progress.close()
     return embeddings[inverse]
+
+
+def encode_batch(model, texts: Sequence[str], *, prompt: str = "", normalize: bool = True) -> np.ndarray:
+    """One forward pass over `texts` padded to the longest: float32 (len(texts), dim), unit rows
+    if `normalize`. A text's vector depends on the batch it shares (padding length, kernel
+    shapes) only by float rounding."""
+    model.eval()
+    with torch.inference_mode():
+        features = model.preprocess(list(texts), prompt=prompt or None)
+        features = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+        vectors = model(features)["sentence_embedding"].float()
+        if normalize:
+            vectors = torch.nn.functional.normalize(vectors, dim=-1)
+        return vectors.cpu().numpy()
 
 
 def tokenizer_fingerprint(tokenizer) -> str:

@@ -24,6 +24,16 @@ class Teacher(Protocol):
         ...
 
 
+class PreparingTeacher(Teacher, Protocol):
+    """A teacher that plans before scoring: the scorer calls `prepare` once per request, before
+    the first chunk, when any pair is still to be scored."""
+
+    def prepare(self, pairs: Sequence[Pair]) -> None:
+        """Told every distinct pair of the request (cached ones too, the same on every rank);
+        `score` is then called with chunks of them. Scores must not depend on which chunks follow."""
+        ...
+
+
 def unique_pairs(pairs: Sequence[Pair]) -> tuple[list[Pair], np.ndarray]:
     """Distinct pairs (first-seen order) and, for each input pair, its row among them."""
     index: dict[Pair, int] = {}

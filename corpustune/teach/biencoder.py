@@ -1,4 +1,12 @@
-"""Bi-encoder teacher: cosine similarity of any sentence-transformers model (e.g. packaged mpnet)."""
+"""Bi-encoder teacher: cosine similarity of any sentence-transformers model (e.g. packaged mpnet).
+
+Each distinct query text and passage text is embedded once per teacher, whatever the chunks the
+scorer cuts: `prepare` (called by the scorer with every pair of the request before the first
+chunk) plans the encoding batches of all texts, `score` encodes the planned batches its chunk
+needs and keeps the vectors (`TextEmbeddings`). Where the whole corpus was already embedded by the
+same model and settings (an `EmbeddingCache` entry, e.g. written by mining with this model), the
+passages' vectors are read from it and no passage is encoded.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from corpustune.hardware import Precision, default_tokens_per_batch, inference_dtype
-from corpustune.retrieve.encode import encode, load_encoder
+from corpustune.retrieve.encode import EmbeddingCache, load_encoder
 from corpustune.teach.base import Pair
+from corpustune.teach.embeddings import TextEmbeddings
 
 
 class BiEncoderTeacher:
@@ -23,7 +32,12 @@ class BiEncoderTeacher:
         precision: Precision = "auto",
         device: str | None = None,
         trust_remote_code: bool = False,
+        corpus: Sequence[str] | None = None,
+        embedding_cache: EmbeddingCache | None = None,
     ):
+        """`corpus`: every passage text in corpus order, and `embedding_cache`: where whole-corpus
+        embeddings are kept; with both, passages are read from a cache entry of this model (same
+        weights, dtype, length limit and passage prompt) when there is one."""
         self.encoder = load_encoder(
             model, device=device, max_seq_length=max_seq_length, trust_remote_code=trust_remote_code
         )
@@ -38,14 +52,44 @@ class BiEncoderTeacher:
             f":{str(self.dtype).removeprefix('torch.')}"
         )
 
+        self.queries = TextEmbeddings(self.encoder, prompt=query_prompt, tokens_per_batch=self.tokens_per_batch)
+        self.passages = TextEmbeddings(self.encoder, prompt=passage_prompt, tokens_per_batch=self.tokens_per_batch)
+        self.corpus = corpus
+        self.embedding_cache = embedding_cache
+        self.corpus_checked = False
+        self.corpus_reused = False
+
+    def _reuse_corpus(self) -> None:
+        """Preset every corpus passage from the embedding cache, if it holds this request (looked
+        up once: the model fingerprint hashes all weights)."""
+        if self.corpus is None or self.embedding_cache is None or self.corpus_checked:
+            return
+        self.corpus_checked = True
+        # normalize=None names the request as mining makes it (the model's own similarity)
+        path = self.embedding_cache.path(self.encoder, self.corpus, prompt=self.passage_prompt)
+        if path.exists():
+            self.passages.preset(self.corpus, np.load(path))
+            self.corpus_reused = True
+
+    def prepare(self, pairs: Sequence[Pair]) -> None:
+        """Plan the encoding of every query and passage text of `pairs` (encodes nothing).
+
+        Every rank gets the same `pairs` (cached ones included), so each text lands in the same
+        batch on every rank and in a resumed run, and gets the same vector wherever it is encoded.
+        """
+        self._reuse_corpus()
+        self.queries.plan([p[0] for p in pairs])
+        self.passages.plan([p[1] for p in pairs])
+
     def score(self, pairs: Sequence[Pair]) -> np.ndarray:
         """Cosine similarity of query and passage embeddings, float32 (len(pairs),).
 
-        Each distinct query and passage text is embedded once (`encode` de-duplicates).
+        Texts already embedded by this teacher are not encoded again; texts never prepared are
+        planned among the texts of this call.
         """
         if not pairs:
             return np.zeros(0, dtype=np.float32)
-        options = dict(tokens_per_batch=self.tokens_per_batch, normalize=True)
-        queries = encode(self.encoder, [p[0] for p in pairs], prompt=self.query_prompt, **options)  # (n, d)
-        passages = encode(self.encoder, [p[1] for p in pairs], prompt=self.passage_prompt, **options)  # (n, d)
+        self._reuse_corpus()
+        queries = self.queries.embed([p[0] for p in pairs])  # (n, d)
+        passages = self.passages.embed([p[1] for p in pairs])  # (n, d)
         return np.einsum("nd,nd->n", queries, passages).astype(np.float32)

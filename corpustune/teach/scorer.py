@@ -4,6 +4,11 @@ All pairs of all lists are pooled, de-duplicated and looked up in the score cach
 ones are sorted by length (longest first) and cut into chunks that do not depend on the number of
 processes. Chunk i is scored by rank i mod world, so one process and N processes compute every
 chunk identically and produce exactly the same scores. Rank 0 then reads all ranks' logs.
+
+A teacher with a `prepare(pairs)` method (`PreparingTeacher`) is first handed every distinct pair
+of the request, cached or not, the same on every rank, so that it can plan work shared by many
+chunks (the bi-encoder embeds each text once) in a way that does not depend on the rank or on
+what the cache already holds.
 """
 
 from __future__ import annotations
@@ -68,6 +73,9 @@ def score_pairs(
     report.distinct_pairs += len(set(keys))
     report.cached_pairs += len(set(keys)) - len(todo)
     report.scored_pairs += len(todo)
+    prepare = getattr(teacher, "prepare", None)  # optional: see `PreparingTeacher`
+    if prepare is not None and todo:
+        prepare(list(dict.fromkeys(pairs)))  # every pair, cached ones too: the same plan on every rank and on resume
     chunks = shard(plan_chunks(todo, chunk_size), context)
     progress = tqdm(
         total=sum(len(c) for c in chunks), desc=f"scoring {teacher.id}", unit="pair",

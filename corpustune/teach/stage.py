@@ -73,6 +73,29 @@ def apply_filters(lists: Sequence[np.ndarray], config: ScoreConfig) -> tuple[np.
     return keep, report
 
 
+def list_pairs(layout: RunLayout, candidate_lists: Sequence[CandidateList],
+               passages: Sequence[Passage]) -> tuple[list[list[str]], list[tuple[str, str]]]:
+    """The passage ids of each list (positive first) and the (query text, passage text) pairs of
+    all lists, list after list."""
+    queries = read_queries(layout.queries_file)
+    by_id = {p.id: p for p in passages}
+    ids_per_list, pairs = [], []
+    for candidates in candidate_lists:
+        if candidates.positive_id is None:
+            raise InputError(f"candidate list of query {candidates.query_id!r} has no positive; re-run `corpustune mine`")
+        query = queries.get(candidates.query_id)
+        if query is None:
+            raise InputError(f"query {candidates.query_id!r} of the candidate lists is not in {layout.queries_file}")
+        ids = list_passage_ids(candidates)
+        unknown = [p for p in ids if p not in by_id]
+        if unknown:
+            raise InputError(f"candidate list of query {query.id!r} names passages not in the corpus: {unknown[:5]}; "
+                             "score with the corpus that was mined")
+        ids_per_list.append(ids)
+        pairs += [(query.text, by_id[p].full_text()) for p in ids]
+    return ids_per_list, pairs
+
+
 def score_run(
     run: Path,
     passages: Sequence[Passage],
@@ -93,22 +116,7 @@ def score_run(
             f"{layout.candidates_file}: no candidate lists to score (mining kept no query; what it dropped is in "
             f"{layout.candidates_stats}); a smaller corpus may need --filter-top-n 0 (no retriever filter)"
         )
-    queries = read_queries(layout.queries_file)
-    by_id = {p.id: p for p in passages}
-    ids_per_list, pairs = [], []
-    for candidates in candidate_lists:
-        if candidates.positive_id is None:
-            raise InputError(f"candidate list of query {candidates.query_id!r} has no positive; re-run `corpustune mine`")
-        query = queries.get(candidates.query_id)
-        if query is None:
-            raise InputError(f"query {candidates.query_id!r} of the candidate lists is not in {layout.queries_file}")
-        ids = list_passage_ids(candidates)
-        unknown = [p for p in ids if p not in by_id]
-        if unknown:
-            raise InputError(f"candidate list of query {query.id!r} names passages not in the corpus: {unknown[:5]}; "
-                             "score with the corpus that was mined")
-        ids_per_list.append(ids)
-        pairs += [(query.text, by_id[p].full_text()) for p in ids]
+    ids_per_list, pairs = list_pairs(layout, candidate_lists, passages)
     scoring = ScoringReport()
     per_teacher = []
     context = init_distributed()
