@@ -13,8 +13,18 @@ LLM pairs mimic the pipeline, where every passage is the source of one query per
 are the lists (source passage + BM25 candidates) of SciFact train queries that share a source
 passage, in groups of --llm-group-size queries.
 
+Bi-encoder (`--run RUN`, a run folder with mined candidate lists, e.g. the laptop run's): our
+`BiEncoderTeacher` (each distinct query and passage text embedded once per run, however the
+scorer cuts the pairs into chunks) against the previous per-chunk scoring (each chunk of
+`score.chunk_size` pairs encoded on its own, its texts de-duplicated within the chunk), both
+through `score_pairs` with the laptop teacher mpnet in its default precision, the same pairs
+and chunks, fresh score caches. Corpus embeddings from the embedding cache are not used by
+either side (they exist only where the same model embedded the corpus before); the texts each
+side encodes are counted.
+
 Usage: PYTHONPATH=. python benchmarks/teacher.py [--pairs 2000] [--repeats 3] [--skip-llm | --skip-cross-encoder]
        [--llm-model qwen-coder-1.5b] [--llm-groups 2] [--llm-group-size 3] [--llm-per-query 6]
+       [--run RUN [--data ../shared/data/scifact] [--biencoder mpnet]]
 """
 
 from __future__ import annotations
@@ -30,16 +40,24 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _scifact import list_pairs, scifact_lists  # noqa: E402
+from _scifact import SCIFACT, list_pairs, scifact_lists  # noqa: E402
 
+from corpustune.data.corpus import CorpusSpec, read_passages  # noqa: E402
 from corpustune.hardware import usable_cores  # noqa: E402
+from corpustune.layout import RunLayout  # noqa: E402
 from corpustune.models import resolve_model  # noqa: E402
 from corpustune.parallel import Context  # noqa: E402
+from corpustune.retrieve.encode import encode  # noqa: E402
 from corpustune.retrieve.fusion import ranked  # noqa: E402
+from corpustune.teach.biencoder import BiEncoderTeacher  # noqa: E402
 from corpustune.teach.cache import ScoreCache  # noqa: E402
+from corpustune.teach.config import ScoreConfig  # noqa: E402
 from corpustune.teach.cross_encoder import CrossEncoderTeacher  # noqa: E402
+from corpustune.teach.embeddings import TextEmbeddings  # noqa: E402
 from corpustune.teach.llm import LLMTeacher, prompt_parts  # noqa: E402
 from corpustune.teach.scorer import score_pairs  # noqa: E402
+from corpustune.teach.stage import list_pairs as stage_pairs  # noqa: E402
+from corpustune.teach.stage import read_candidates  # noqa: E402
 
 
 def timed(function):
@@ -125,6 +143,61 @@ def llm_part(pairs, repeats: int, model: str) -> float:
     return best
 
 
+class PerChunkBiEncoder:
+    """The previous bi-encoder scoring: every chunk encodes its own texts (de-duplicated within the chunk)."""
+
+    def __init__(self, teacher: BiEncoderTeacher):
+        self.teacher, self.id = teacher, teacher.id
+        self.texts_encoded = 0
+
+    def score(self, pairs):
+        options = dict(tokens_per_batch=self.teacher.tokens_per_batch, normalize=True)
+        queries = encode(self.teacher.encoder, [p[0] for p in pairs], prompt=self.teacher.query_prompt, **options)
+        passages = encode(self.teacher.encoder, [p[1] for p in pairs], prompt=self.teacher.passage_prompt, **options)
+        self.texts_encoded += len({p[0] for p in pairs}) + len({p[1] for p in pairs})
+        return np.einsum("nd,nd->n", queries, passages).astype(np.float32)
+
+
+def biencoder_part(run: Path, data: Path, model: str, repeats: int, folder: Path) -> float:
+    """Seconds to score the run's candidate pairs with the bi-encoder teacher, ours vs per chunk."""
+    passages = read_passages(CorpusSpec(path=data))
+    layout = RunLayout(run)
+    _, pairs = stage_pairs(layout, read_candidates(layout.candidates_file), passages)
+    chunk_size = ScoreConfig().chunk_size
+    distinct = len(set(pairs))
+    print(f"bi-encoder {model} on {run}: {len(pairs)} pairs, {distinct} distinct, "
+          f"{len({q for q, _ in pairs})} queries, {len({p for _, p in pairs})} distinct passages, "
+          f"chunks of {chunk_size} pairs", flush=True)
+    loaded = BiEncoderTeacher(model)
+    print(f"  the teacher runs in {loaded.dtype}, {loaded.tokens_per_batch} tokens per batch")
+    loaded.score(pairs[:8])  # first-call costs outside the timings
+    seconds, scores, encoded = {"ours": [], "per chunk": []}, {}, {}
+    for repeat in range(repeats):
+        for name in seconds:
+            ours = BiEncoderTeacher.__new__(BiEncoderTeacher)  # the loaded model, a fresh memo
+            ours.__dict__.update(loaded.__dict__)
+            ours.queries = TextEmbeddings(loaded.encoder, prompt=loaded.query_prompt,
+                                          tokens_per_batch=loaded.tokens_per_batch)
+            ours.passages = TextEmbeddings(loaded.encoder, prompt=loaded.passage_prompt,
+                                           tokens_per_batch=loaded.tokens_per_batch)
+            teacher = ours if name == "ours" else PerChunkBiEncoder(loaded)
+            cache = ScoreCache(folder / f"bi-{name}-{repeat}")
+            elapsed, scores[name] = timed(
+                lambda: score_pairs(pairs, teacher, cache, Context(), chunk_size=chunk_size)
+            )
+            cache.close()
+            seconds[name].append(elapsed)
+            encoded[name] = (teacher.queries.texts_encoded + teacher.passages.texts_encoded if name == "ours"
+                             else teacher.texts_encoded)
+        print(f"  repeat {repeat}: " + ", ".join(f"{n} {s[-1]:.1f} s" for n, s in seconds.items()), flush=True)
+    difference = np.max(np.abs(scores["ours"] - scores["per chunk"]))
+    ratio = statistics.median(seconds["per chunk"]) / statistics.median(seconds["ours"])
+    print(f"bi-encoder (median of {repeats}): ours {statistics.median(seconds['ours']):.1f} s encoding "
+          f"{encoded['ours']} texts, per chunk {statistics.median(seconds['per chunk']):.1f} s encoding "
+          f"{encoded['per chunk']} texts; max |ours - per chunk| = {difference:.2e} (bf16 batches differ)")
+    return ratio
+
+
 def shared_source_pairs(groups: int, group_size: int, per_query: int):
     """Lists (source first, then BM25 candidates) of train queries that share a source passage."""
     passages, queries, qrels, run, _ = scifact_lists("train", None, depth=per_query)
@@ -152,8 +225,16 @@ def main() -> None:
     parser.add_argument("--llm-per-query", type=int, default=6)
     parser.add_argument("--skip-llm", action="store_true")
     parser.add_argument("--skip-cross-encoder", action="store_true")
+    parser.add_argument("--run", type=Path, help="a run folder with mined candidates: the bi-encoder part, alone")
+    parser.add_argument("--data", type=Path, default=SCIFACT, help="the run's corpus")
+    parser.add_argument("--biencoder", default="mpnet")
     args = parser.parse_args()
     torch.set_num_threads(usable_cores())
+    if args.run is not None:
+        with tempfile.TemporaryDirectory() as folder:
+            ratio = biencoder_part(args.run, args.data, args.biencoder, args.repeats, Path(folder))
+        print(f"ratio[biencoder]={ratio:.2f}")
+        return
     if not args.skip_cross_encoder:
         passages, queries, _, run, _ = scifact_lists("train", args.pairs // 20 + 1)
         pairs = [pair for _, _, pair in list_pairs(passages, queries, run)][: args.pairs]

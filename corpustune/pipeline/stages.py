@@ -69,7 +69,7 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
     def score(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.teach.stage import score_run
 
-        stats = score_run(run_dir, passages, settings, show_progress=True) or {}
+        stats = score_run(run_dir, passages, settings, show_progress=True, embedding_cache=EmbeddingCache()) or {}
         counts = {k: v for k, v in stats.items() if isinstance(v, int)}
         layout = RunLayout(run_dir)
         return StageResult([layout.relative(layout.scores_file), layout.relative(layout.scores_stats)], counts)

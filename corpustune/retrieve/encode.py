@@ -9,6 +9,7 @@ equal length needs no padding.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,10 +96,13 @@ def encode_batch(model, texts: Sequence[str], *, prompt: str = "", normalize: bo
 def tokenizer_fingerprint(tokenizer) -> str:
     """What the tokenizer does: a fast tokenizer's whole serialized pipeline (vocabulary,
     normalizer, special tokens), so the same tokenizer saved in another folder (the document route
-    of a query-tuned model) has the same fingerprint; a slow one's name or path."""
+    of a query-tuned model) has the same fingerprint; a slow one's name or path. The truncation and
+    padding settings are left out: transformers sets them on each call, so a tokenizer that has
+    encoded once would otherwise no longer match a fresh load of itself."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        return hashlib.sha256(backend.to_str().encode()).hexdigest()
+        pipeline = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
+        return hashlib.sha256(json.dumps(pipeline, sort_keys=True).encode()).hexdigest()
     return str(tokenizer.init_kwargs.get("name_or_path", ""))
 
 

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from corpustune.data.records import Passage
 from corpustune.errors import InputError
 from corpustune.teach.base import Teacher
 from corpustune.teach.config import DEFAULT_MODELS, TeacherSpec
 
+if TYPE_CHECKING:
+    from corpustune.retrieve.encode import EmbeddingCache
 
-def build_teacher(spec: TeacherSpec, passages: Sequence[Passage], device: str | None = None) -> Teacher:
+
+def build_teacher(spec: TeacherSpec, passages: Sequence[Passage], device: str | None = None,
+                  embedding_cache: EmbeddingCache | None = None) -> Teacher:
     """The teacher `spec` describes; a model-based one runs on `device` (None: its library's pick).
 
-    llama.cpp (GGUF) teachers run on the CPU whatever `device` says.
+    llama.cpp (GGUF) teachers run on the CPU whatever `device` says. A bi-encoder teacher reads the
+    passages' embeddings from `embedding_cache` where the same model already embedded the whole
+    corpus (mining with that model, an evaluation).
     """
     model = spec.model or DEFAULT_MODELS[spec.kind]
     if spec.kind == "bm25":
@@ -36,6 +43,7 @@ def build_teacher(spec: TeacherSpec, passages: Sequence[Passage], device: str | 
             model, query_prompt=spec.query_prompt, passage_prompt=spec.passage_prompt,
             max_seq_length=spec.max_length, tokens_per_batch=spec.tokens_per_batch, precision=spec.precision,
             device=device, trust_remote_code=spec.trust_remote_code,
+            corpus=[p.full_text() for p in passages], embedding_cache=embedding_cache,
         )
     from corpustune.teach.llm import LLMTeacher
 

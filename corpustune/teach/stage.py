@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +33,9 @@ from corpustune.teach.config import ScoreConfig
 from corpustune.teach.ensemble import combine
 from corpustune.teach.factory import build_teacher
 from corpustune.teach.scorer import ScoringReport, score_pairs
+
+if TYPE_CHECKING:
+    from corpustune.retrieve.encode import EmbeddingCache
 
 
 def read_candidates(path: Path) -> list[CandidateList]:
@@ -102,8 +106,11 @@ def score_run(
     config: ScoreConfig,
     *,
     show_progress: bool = False,
+    embedding_cache: EmbeddingCache | None = None,
 ) -> dict | None:
     """Score the run folder's candidate lists; returns the stats on rank 0, None elsewhere.
+
+    A bi-encoder teacher reads corpus embeddings from `embedding_cache` where its model made them.
 
     Scores are cached in the run-level score cache, keyed by teacher id, query and passage text,
     so that they survive a change of filter settings.
@@ -122,7 +129,7 @@ def score_run(
     context = init_distributed()
     cache = ScoreCache(layout.score_cache, rank=context.rank)
     for spec in config.teachers:
-        teacher = build_teacher(spec, passages, device=str(context.device))
+        teacher = build_teacher(spec, passages, device=str(context.device), embedding_cache=embedding_cache)
         flat = score_pairs(pairs, teacher, cache, context, chunk_size=config.chunk_size, report=scoring,
                            show_progress=show_progress)
         per_teacher.append(flat)
