@@ -13,6 +13,10 @@ clipping, AdamW). Baseline: a step of `SentenceTransformerTrainer` with `Distill
 (tau_S 0.05, tau_T 0.3) on the same lists, measured between the trainer's step callbacks, in the
 same process. Medians of `--repeats` steps after one warm-up step each.
 
+`ratio[vs-previous]`: step seconds of the previous step (`PREVIOUS_STEP`: fp32, gradient caching
+above 16,384 tokens) over today's defaults (bf16 autocast where the CPU has native bf16, a CPU
+chunk budget of 32,768 tokens), same lists; the CPU's flags are printed with it.
+
 `ratio[query-side]`: optimizer steps per second of `tune: query` (only queries are encoded; the
 passages are the base model's embeddings, computed once beforehand and reported apart) over
 `tune: both`, same lists and settings.
@@ -67,10 +71,17 @@ def build_lists(data: Path, queries: int, list_size: int, pool_depth: int, seed:
     return examples, passages, len(pool)
 
 
-def our_steps(examples, passages, args, tune: str = "both") -> tuple[list[float], float, str]:
+# The training step before bf16 autocast on CPUs and the CPU chunk budget (session 7): fp32, and
+# gradient caching once a step's passages exceed 16,384 padded tokens.
+PREVIOUS_STEP = dict(precision="fp32", chunk_tokens=16384)
+
+
+def our_steps(examples, passages, args, tune: str = "both", **settings) -> tuple[list[float], float, str]:
+    """Seconds of each optimizer step after one warm-up step, peak resident memory (GB), the path taken.
+    `settings` override `TrainConfig` fields (e.g. `PREVIOUS_STEP`)."""
     config = TrainConfig(
         model="minilm", tune=tune, queries_per_step=len(examples), list_size=args.list_size,
-        query_max_tokens=args.query_max_tokens, passage_max_tokens=args.max_tokens, seed=args.seed,
+        query_max_tokens=args.query_max_tokens, passage_max_tokens=args.max_tokens, seed=args.seed, **settings,
     )
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
@@ -89,7 +100,9 @@ def our_steps(examples, passages, args, tune: str = "both") -> tuple[list[float]
     if tune == "query":
         return times[1:], peak_gb, "query side only, passages fixed"
     path = "gradient caching" if chunks > 1 else "one graph"
-    return times[1:], peak_gb, f"{path}, {chunks} passage chunk(s) of <= {config.chunk_tokens} tokens"
+    precision = "bf16 autocast" if trainer.encoder.autocast_dtype is not None else "fp32"
+    return times[1:], peak_gb, (f"{precision}, {path}, {chunks} passage chunk(s) of <= "
+                                f"{trainer.encoder.chunk_tokens} tokens")
 
 
 def baseline_steps(examples, passages, args) -> list[float]:
@@ -166,6 +179,9 @@ def main() -> None:
     ours, peak_gb, path = our_steps(examples, passages, args)
     print(f"ours: {path}; step seconds {[round(t, 2) for t in ours]}; peak resident memory {peak_gb:.2f} GB "
           f"(limit 8 GB: {'ok' if peak_gb < 8 else 'EXCEEDED'})")
+    previous, _, previous_path = our_steps(examples, passages, args, **PREVIOUS_STEP)
+    print(f"previous step ({previous_path}): step seconds {[round(t, 2) for t in previous]}")
+    print(f"ratio[vs-previous]={statistics.median(previous) / statistics.median(ours):.2f}")
     query_side, _, query_path = our_steps(examples, passages, args, tune="query")
     print(f"ours, tune: query ({query_path}): step seconds {[round(t, 3) for t in query_side]}")
     print(f"optimizer steps/s (median of {args.repeats}): tune both {1 / statistics.median(ours):.3f}, "

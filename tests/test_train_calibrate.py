@@ -68,7 +68,7 @@ def test_a_sharper_student_gets_a_sharper_teacher():
 def test_trainer_calibrates_on_the_untrained_student(tiny_biencoder_path, tmp_path):
     examples = tiny_examples()
     config = TrainConfig(model=str(tiny_biencoder_path), teacher_temperature="auto", epochs=1, queries_per_step=5,
-                         query_max_tokens=16, passage_max_tokens=24)
+                         query_max_tokens=16, passage_max_tokens=24, precision="fp32")  # as the fp32 reference
     trainer = Trainer(config, examples, [], tiny_passage_map(), tmp_path / "train", show_progress=False)
     loss = trainer.prepare_loss()
     # independent path: SentenceTransformer.encode of each list, one list at a time

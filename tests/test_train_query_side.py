@@ -32,8 +32,10 @@ QUERY_TEXTS = [text for _, text, _ in QUERIES]
 
 
 def query_config(model, **settings) -> TrainConfig:
+    # fp32: the references below are fp32 (tests/test_train_bf16.py covers bf16)
     return TrainConfig(model=str(model), tune="query", epochs=3, queries_per_step=5, query_max_tokens=16,
-                       passage_max_tokens=24, teacher_temperature=0.1, learning_rate=1e-3, **settings)
+                       passage_max_tokens=24, teacher_temperature=0.1, learning_rate=1e-3, precision="fp32",
+                       **settings)
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
-"""Trainer settings that must reach every model it loads, and its precision on a CPU."""
+"""Trainer settings that must reach every model it loads, and its precision and chunk budget on a CPU."""
 
 from __future__ import annotations
 
 import pytest
 import sentence_transformers
+import torch
 
 from corpustune import hardware
 from corpustune.parallel import Context
@@ -39,8 +40,12 @@ def test_the_best_model_is_reloaded_with_trust_remote_code(tiny_biencoder_path, 
     assert all(trusted for _, trusted in loads)
 
 
-def test_auto_precision_trains_in_fp32_on_a_cpu(tiny_biencoder_path, tmp_path, monkeypatch):
-    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)  # even where inference would use bf16
+@pytest.mark.parametrize("native", [False, True])
+def test_auto_precision_trains_in_bf16_only_on_a_cpu_with_native_bf16(tiny_biencoder_path, tmp_path, monkeypatch,
+                                                                      native):
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: native)
     trainer = Trainer(tiny_config(tiny_biencoder_path), tiny_examples(), [], tiny_passage_map(), tmp_path / "train",
                       context=Context(), show_progress=False)
-    assert trainer.encoder.autocast_dtype is None
+    assert trainer.encoder.autocast_dtype == (torch.bfloat16 if native else None)
+    assert trainer.encoder.chunk_tokens == hardware.default_chunk_tokens("cpu")
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # master weights stay fp32

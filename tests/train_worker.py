@@ -26,8 +26,10 @@ torch.set_num_threads(1)
 
 
 def steps_config(model: str, tune: str = "both") -> TrainConfig:
-    # 5 queries per step: uneven shares over 2 ranks; a small chunk budget: gradient caching on
+    # 5 queries per step: uneven shares over 2 ranks; a small chunk budget: gradient caching on;
+    # fp32, as the comparison's tolerance is fp32's (tests/test_train_bf16.py covers bf16)
     return TrainConfig(model=model, tune=tune, queries_per_step=5, chunk_tokens=40, epochs=1, mask_fraction=0.3,
+                       precision="fp32",
                        teacher_temperature="auto", query_max_tokens=16, passage_max_tokens=24, learning_rate=1e-3)
 
 

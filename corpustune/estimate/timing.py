@@ -18,6 +18,7 @@ from corpustune.config import RunConfig
 from corpustune.estimate import priors
 from corpustune.estimate.calibrate import Rates, encoder_key
 from corpustune.estimate.workload import Workload
+from corpustune.hardware import default_chunk_tokens
 from corpustune.pipeline.runner import StagePlan
 
 
@@ -98,13 +99,22 @@ def _score(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, f
     return text, f"{cached:,} teacher scores from the score cache" if cached else "nothing", seconds
 
 
+def _chunk_tokens(setting: int | str) -> int:
+    """The chunk budget training will use on this machine (its GPU when it has one, as the trainer)."""
+    if setting != "auto":
+        return int(setting)
+    import torch
+
+    return default_chunk_tokens("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def _arm_seconds(config: RunConfig, work: Workload, rates: Rates, arm: str) -> float:
     """One loss arm: load, steps, dev loss each epoch, teacher-temperature calibration if it needs one."""
     train = config.train.model_copy(update={"loss": arm})
     lists = min(train.queries_per_step, work.training_lists)
     slots = lists * train.list_size * priors.DISTINCT_SLOT_FRACTION
     factor = priors.GRAD_CACHE_FACTOR if train.grad_cache is not False and (
-        slots * train.passage_max_tokens > train.chunk_tokens) else 1.0
+        slots * train.passage_max_tokens > _chunk_tokens(train.chunk_tokens)) else 1.0
     per_list = rates.train_s_per_list * priors.DISTINCT_SLOT_FRACTION
     steps = work.epochs * work.training_lists * per_list * factor  # every list once per epoch
     forward = per_list * priors.FORWARD_SHARE

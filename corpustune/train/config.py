@@ -50,8 +50,10 @@ class TrainConfig(BaseModel):
     eval_every_steps: int = Field(0, ge=0, description="Dev loss every N optimizer steps; 0 = once per epoch.")
     queries_per_step: int = Field(64, ge=1, description="Queries per optimizer step (the effective batch, all ranks).")
     list_size: int = Field(20, ge=1, description="Passages per query list (positive first); longer lists are cut.")
-    chunk_tokens: int = Field(
-        16384, ge=1, description="Gradient caching: padded tokens per encoder chunk (bounds activation memory)."
+    chunk_tokens: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto",
+        description="Gradient caching: padded tokens per encoder chunk (bounds activation memory); auto = 16384 on "
+        "GPUs, 32768 on CPUs (corpustune.hardware.default_chunk_tokens).",
     )
     grad_cache: bool | None = Field(
         None, description="Force gradient caching on/off; None = on only when a step's texts exceed one chunk."
@@ -63,7 +65,11 @@ class TrainConfig(BaseModel):
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout of every dropout layer (the paper trains with 0).")
     seed: int = 13
     checkpoint_every_steps: int = Field(50, ge=1, description="Write a resumable checkpoint every N steps.")
-    precision: Precision = Field("auto", description="auto = bf16 autocast on GPUs with bf16 support, fp32 elsewhere.")
+    precision: Precision = Field(
+        "auto",
+        description="auto = bf16 autocast on GPUs with bf16 support and on CPUs with native bf16 instructions "
+        "(avx512_bf16 or amx_bf16), fp32 elsewhere; weights, gradients and optimizer state stay fp32.",
+    )
     trust_remote_code: bool = False
 
     def loss_weights(self) -> tuple[float, float]:
