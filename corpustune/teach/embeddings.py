@@ -39,6 +39,8 @@ class TextEmbeddings:
     def _new_rows(self, texts: Sequence[str], batch: int) -> list[int]:
         """Rows for the distinct `texts` not yet known, in first-seen order."""
         new = [text for text in dict.fromkeys(texts) if text not in self.rows]
+        if not new:  # the usual case once planned: no copy of the vectors
+            return []
         rows = list(range(len(self.texts), len(self.texts) + len(new)))
         self.rows.update(zip(new, rows))
         self.texts += new
