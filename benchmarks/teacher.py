@@ -53,7 +53,6 @@ from corpustune.teach.biencoder import BiEncoderTeacher  # noqa: E402
 from corpustune.teach.cache import ScoreCache  # noqa: E402
 from corpustune.teach.config import ScoreConfig  # noqa: E402
 from corpustune.teach.cross_encoder import CrossEncoderTeacher  # noqa: E402
-from corpustune.teach.embeddings import TextEmbeddings  # noqa: E402
 from corpustune.teach.llm import LLMTeacher, prompt_parts  # noqa: E402
 from corpustune.teach.scorer import score_pairs  # noqa: E402
 from corpustune.teach.stage import list_pairs as stage_pairs  # noqa: E402
@@ -174,13 +173,8 @@ def biencoder_part(run: Path, data: Path, model: str, repeats: int, folder: Path
     seconds, scores, encoded = {"ours": [], "per chunk": []}, {}, {}
     for repeat in range(repeats):
         for name in seconds:
-            ours = BiEncoderTeacher.__new__(BiEncoderTeacher)  # the loaded model, a fresh memo
-            ours.__dict__.update(loaded.__dict__)
-            ours.queries = TextEmbeddings(loaded.encoder, prompt=loaded.query_prompt,
-                                          tokens_per_batch=loaded.tokens_per_batch)
-            ours.passages = TextEmbeddings(loaded.encoder, prompt=loaded.passage_prompt,
-                                           tokens_per_batch=loaded.tokens_per_batch)
-            teacher = ours if name == "ours" else PerChunkBiEncoder(loaded)
+            # ours: a fresh teacher (nothing embedded yet), loaded outside the timing
+            teacher = BiEncoderTeacher(model) if name == "ours" else PerChunkBiEncoder(loaded)
             cache = ScoreCache(folder / f"bi-{name}-{repeat}")
             elapsed, scores[name] = timed(
                 lambda: score_pairs(pairs, teacher, cache, Context(), chunk_size=chunk_size)

@@ -120,3 +120,9 @@ def default_chunk_tokens(device) -> int:
     import torch
 
     return 16384 if torch.device(device).type == "cuda" else 32768
+
+
+def chunk_tokens(setting: int | str, device) -> int:
+    """The training chunk budget `TrainConfig.chunk_tokens` means on `device`: the number itself,
+    or `default_chunk_tokens(device)` for `auto`."""
+    return default_chunk_tokens(device) if setting == "auto" else int(setting)

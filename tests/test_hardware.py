@@ -48,3 +48,4 @@ def test_explicit_precision_wins_and_cpus_never_ask_the_gpu(monkeypatch):
 def test_chunk_budget_auto_is_larger_on_cpus():
     assert hardware.default_chunk_tokens("cpu") == 32768
     assert hardware.default_chunk_tokens(torch.device("cuda:0")) == 16384
+    assert hardware.chunk_tokens("auto", "cpu") == 32768 and hardware.chunk_tokens(1234, "cuda") == 1234

@@ -18,7 +18,7 @@ from corpustune.config import RunConfig
 from corpustune.estimate import priors
 from corpustune.estimate.calibrate import Rates, encoder_key
 from corpustune.estimate.workload import Workload
-from corpustune.hardware import default_chunk_tokens
+from corpustune.hardware import chunk_tokens
 from corpustune.pipeline.runner import StagePlan
 
 
@@ -101,11 +101,9 @@ def _score(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, f
 
 def _chunk_tokens(setting: int | str) -> int:
     """The chunk budget training will use on this machine (its GPU when it has one, as the trainer)."""
-    if setting != "auto":
-        return int(setting)
     import torch
 
-    return default_chunk_tokens("cuda" if torch.cuda.is_available() else "cpu")
+    return chunk_tokens(setting, "cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _arm_seconds(config: RunConfig, work: Workload, rates: Rates, arm: str) -> float:

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from corpustune.data.atomic import JsonlAppender, write_json_atomic
 from corpustune.data.records import Passage
-from corpustune.hardware import default_chunk_tokens, use_bf16
+from corpustune.hardware import chunk_tokens, use_bf16
 from corpustune.models import resolve_model
 from corpustune.parallel import Context, barrier, init_distributed
 from corpustune.train.batching import Example, epoch_steps, make_batch
@@ -142,10 +142,8 @@ class Trainer:
         if config.tune == "query":  # the base model encodes every passage, once; it is saved as the document route
             self._freeze_document_side(list(passages.values()))
         autocast = torch.bfloat16 if use_bf16(config.precision, self.context.device) else None
-        chunk_tokens = config.chunk_tokens
-        if chunk_tokens == "auto":
-            chunk_tokens = default_chunk_tokens(self.context.device)
-        self.encoder = StepEncoder(self.model, self.context.device, chunk_tokens, autocast)
+        budget = chunk_tokens(config.chunk_tokens, self.context.device)
+        self.encoder = StepEncoder(self.model, self.context.device, budget, autocast)
         self.loss_fn: CombinedLoss | None = None  # built by prepare_loss, after a resume restores the state
         self.query_side = TextSide(config.query_prompt, config.query_max_tokens)
         self.passage_side = TextSide(config.passage_prompt, config.passage_max_tokens)
