@@ -61,7 +61,7 @@ def test_dry_run_plans_counts_and_estimates_without_writing(tmp_path, tiny_bienc
         config = {
             "generate": {"backend": {"name": "openai", "model": "scripted", "base_url": server.base_url},
                          "types": ["question", "keywords"], "max_passages": None, "heldout_count": 1,
-                         "few_shot_count": 1},
+                         "few_shot_count": 1, "default_count": 1},  # one request per passage and type
             "mine": {"dense": [{"model": model}], "depth": 6, "list_size": 4, "filter_top_n": None},
             "score": {"teachers": [{"kind": "bm25"}, {"kind": "biencoder", "model": model, "max_length": 32}],
                       "require_positive_first": False, "top_score_percentile": None},

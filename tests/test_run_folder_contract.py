@@ -44,7 +44,8 @@ def tiny_config(tmp_path, tiny_biencoder_path):
         config = {
             "generate": {"backend": {"name": "openai", "model": "scripted", "base_url": server.base_url,
                                      "max_concurrency": 2},
-                         "types": TYPES, "max_passages": None, "heldout_count": 1, "few_shot_count": 1},
+                         "types": TYPES, "max_passages": None, "heldout_count": 1, "few_shot_count": 1,
+                         "default_count": 1},  # one request per passage and type (the laptop preset asks 3)
             "mine": {"dense": [{"model": model}], "depth": 6, "list_size": 4, "filter_top_n": None},
             "score": {"teachers": [{"kind": "bm25"}], "require_positive_first": False, "top_score_percentile": None},
             "train": {"model": model, "loss": "combined", "list_size": 4, "queries_per_step": 4, "epochs": 1,

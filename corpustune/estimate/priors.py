@@ -1,33 +1,34 @@
 """What a dry run cannot measure in a short calibration, taken from a measured run.
 
-Each number comes from the laptop preset's SciFact run (README, "The laptop preset on SciFact"):
-600 generation calls kept 313 queries; the retriever filter kept 169 of 251 training queries;
-the teacher's positive-first filter kept 152 of those 169 lists (the top-score filter keeps
-1 - percentile / 100 of what is left, by its definition). Where the run folder already holds a
-stage's outputs, the dry run counts them instead.
+The kept fractions come from the laptop preset's SciFact run of 2026-12-03 (README, "The laptop
+preset on SciFact": 3 samples per passage and type): 2,700 generated queries kept 1,244; the
+retriever filter kept 957 of 1,120 training queries; the teacher's positive-first filter kept 886
+of those 957 lists (the top-score filter keeps 1 - percentile / 100 of what is left, by its
+definition). Where the run folder already holds a stage's outputs, the dry run counts them instead.
 """
 
-KEPT_PER_CALL = 313 / 600
-"""Generated queries that pass the filters (passage copies, example copies, length, duplicates)."""
+KEPT_PER_CALL = 1244 / 2700
+"""Generated queries (one per sample) that pass the filters (passage copies, example copies,
+length, duplicates)."""
 
-RETRIEVER_FILTER_KEPT = 169 / 251
+RETRIEVER_FILTER_KEPT = 957 / 1120
 """Training queries whose source passage is in some retriever's top `filter_top_n`."""
 
-POSITIVE_FIRST_KEPT = 152 / 169
+POSITIVE_FIRST_KEPT = 886 / 957
 """Lists whose source passage the teacher ranks first."""
 
 DISTINCT_PAIR_PASSAGES = 0.6
 """Distinct passages per scored pair, for teachers that embed each distinct text once (bi-encoders).
 The queries of one source passage (its query types) have nearly the same candidates, and lists
-are scored in query order, source by source: the SciFact run scored 169 lists of 8 from 80 source
+are scored in query order, source by source: the SciFact run of 2026-12-02 scored 169 lists of 8 from 80 source
 passages (2.1 lists per source), which leaves roughly 0.6 of the pairs with a passage not embedded
 already. The calibration's lists share nothing."""
 
-DISTINCT_SLOT_FRACTION = 0.85
+DISTINCT_SLOT_FRACTION = 0.91
 """Distinct passages per list slot in a training step (each is encoded once per step). The SciFact
-run trained on 103 lists from 80 source passages in steps of 32 drawn at random, so a step holds
-two lists of one source now and then: about 0.85 of its slots are distinct. The calibration step
-shares nothing."""
+run of 2026-12-03 trained on 590 lists from 135 source passages in steps of 32 drawn at random, so
+a step holds several lists of one source now and then: 0.91 of the slots of its 57 steps were distinct
+(0.85 with 103 lists from 80 sources on 2026-12-02). The calibration step shares nothing."""
 
 GRAD_CACHE_FACTOR = 4 / 3
 """A step whose texts exceed one chunk encodes them twice (once without a graph, once with
