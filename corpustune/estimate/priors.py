@@ -20,15 +20,16 @@ POSITIVE_FIRST_KEPT = 886 / 957
 DISTINCT_PAIR_PASSAGES = 0.6
 """Distinct passages per scored pair, for teachers that embed each distinct text once (bi-encoders).
 The queries of one source passage (its query types) have nearly the same candidates, and lists
-are scored in query order, source by source: the SciFact run of 2026-12-02 scored 169 lists of 8 from 80 source
-passages (2.1 lists per source), which leaves roughly 0.6 of the pairs with a passage not embedded
-already. The calibration's lists share nothing."""
+are scored in query order, source by source: the SciFact run of 2026-12-02 scored 169 lists of 8
+from 80 source passages (2.1 lists per source), which leaves roughly 0.6 of the pairs with a
+passage not embedded already. The calibration's lists share nothing."""
 
 DISTINCT_SLOT_FRACTION = 0.91
 """Distinct passages per list slot in a training step (each is encoded once per step). The SciFact
-run of 2026-12-03 trained on 590 lists from 135 source passages in steps of 32 drawn at random, so
-a step holds several lists of one source now and then: 0.91 of the slots of its 57 steps were distinct
-(0.85 with 103 lists from 80 sources on 2026-12-02). The calibration step shares nothing."""
+run of 2026-12-03 trained on 590 lists from 135 source passages in steps of 32 drawn at random,
+so a step holds several lists of one source now and then: 0.91 of the slots of its 57 steps were
+distinct (0.85 with 103 lists from 80 sources on 2026-12-02). The calibration step shares
+nothing."""
 
 GRAD_CACHE_FACTOR = 4 / 3
 """A step whose texts exceed one chunk encodes them twice (once without a graph, once with

@@ -20,6 +20,7 @@ from corpustune.estimate.calibrate import Rates, encoder_key
 from corpustune.estimate.workload import Workload
 from corpustune.hardware import chunk_tokens
 from corpustune.pipeline.runner import StagePlan
+from corpustune.plural import counted
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def _train(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, f
     train = config.train
     text = (f"{train.model}, {train.loss}: {_n(work, work.training_lists, 'kept_lists')} lists "
             f"(+{_n(work, work.dev_lists, 'kept_lists')} dev), "
-            f"{work.epochs} epochs x {work.steps_per_epoch} steps of {train.queries_per_step} = "
+            f"{counted(work.epochs, 'epoch')} x {work.steps_per_epoch} steps of {train.queries_per_step} = "
             f"at most {work.steps} steps")
     return text, "nothing", _arm_seconds(config, work, rates, train.loss) if rates.train_s_per_list else 0.0
 
