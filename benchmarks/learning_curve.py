@@ -10,15 +10,20 @@ scores only its new passages, and since both are content-addressed the results a
 fresh run.
 
 Cost of a size = what building it from nothing costs: its sampled passages times the generation
-and scoring seconds per sampled passage over the whole chain (`--seed-run` and every size, each of
-which did only its new passages' work), plus this size's mining, main-arm training and select
-stage. Each arm's tuned model (a = 1) and the published model are evaluated beside the base on
+and scoring seconds per sampled passage, plus this size's mining, main-arm training and select
+stage. The seconds per passage come from the sizes that generated new passages (the new work
+divided by the new passages), so a `--seed-run` whose caches were themselves carried in does not
+make generation look free; only when no size generates anything is the seed's own rate used.
+Each arm's tuned model (a = 1) and the published model are evaluated beside the base on
 the human splits (`--splits`, default train,test: SciFact's 809 train queries are the ones to
 decide on, test is reported), with the paired per-query difference to the base and its standard
 error. Writes OUT/curve.json, OUT/curve.md and OUT/curve.png.
 
     PYTHONPATH=. python benchmarks/learning_curve.py --data ../shared/data/scifact --out /tmp/curve \\
         --sizes 100,300,1000 --arms infonce,combined [--seed-run RUN] [--preset laptop] [--set KEY=VALUE]
+
+`--replot` re-costs the sizes already in OUT/curve.json from their folders' timings and rewrites
+the table and the PNG, without running anything.
 """
 
 from __future__ import annotations
@@ -72,21 +77,21 @@ def main() -> None:
     parser.add_argument("--preset", default="laptop")
     parser.add_argument("--set", action="append", default=[], help="any setting, as for `corpustune run --set`")
     parser.add_argument("--seed-run", type=Path, help="a run folder of the same settings whose log and scores to reuse")
+    parser.add_argument("--replot", action="store_true", help="re-cost OUT/curve.json's sizes and redraw; run nothing")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     print(f"CPU: {cpu_description()}", flush=True)
 
+    if args.replot:
+        result = json.loads((args.out / "curve.json").read_text())
+        write_outputs(args.out, add_costs(result, args.out, args.seed_run))
+        return
     sets = human_sets(args.data, args.splits)
-    points, shared_seconds, most_sampled = [], 0.0, 0
-    if args.seed_run is not None:
-        shared_seconds = sum(stage_seconds(args.seed_run).get(s, 0.0) for s in INCREMENTAL_STAGES)
-        most_sampled = sampled_passages(args.seed_run)
+    points = []
     previous = args.seed_run
     for size in sizes:
         folder, config, passages = run_size(args, size, previous)
         layout, seconds = RunLayout(folder), stage_seconds(folder)
-        shared_seconds += sum(seconds.get(s, 0.0) for s in INCREMENTAL_STAGES)
-        most_sampled = max(most_sampled, sampled_passages(folder))
         models = {"base": config.train.model, "published": str(layout.model_dir)}
         for arm in args.arms:
             models[arm] = str(layout.arm_dirs(arm, main=arm == config.train.loss)[1])
@@ -94,7 +99,7 @@ def main() -> None:
         curve = json.loads(layout.select_curve.read_text())
         point = {
             "training_passages": size, "sampled_passages": sampled_passages(folder), "lists": kept_lists(folder),
-            "own_seconds": sum(seconds.get(s, 0.0) for s in OWN_STAGES), "stage_seconds": seconds,
+            "stage_seconds": seconds,
             "published_weight": curve["published_weight"],
             "sets": [{"name": s["name"], "num_queries": s["num_queries"], "results": s["results"],
                       "paired": s["paired"]} for s in summary],
@@ -103,14 +108,38 @@ def main() -> None:
         print(json.dumps({k: point[k] for k in ("training_passages", "lists", "stage_seconds", "published_weight")}),
               flush=True)
         previous = folder
-    per_passage = shared_seconds / max(most_sampled, 1)
-    for point in points:
-        point["cpu_minutes"] = (per_passage * point["sampled_passages"] + point["own_seconds"]) / 60
     result = {"cpu": cpu_description(), "preset": args.preset, "overrides": args.set, "arms": args.arms,
               "points": points}
-    (args.out / "curve.json").write_text(json.dumps(result, indent=1))
-    (args.out / "curve.md").write_text(markdown_table(result))
-    plot(result, args.out / "curve.png")
+    write_outputs(args.out, add_costs(result, args.out, args.seed_run))
+
+
+def add_costs(result: dict, out: Path, seed_run: Path | None) -> dict:
+    """Set each point's `cpu_minutes` (whole pipeline from nothing) and `seconds_per_passage`."""
+    new_seconds, new_passages, sampled_before = 0.0, 0, sampled_passages(seed_run) if seed_run else 0
+    for point in result["points"]:
+        sampled = sampled_passages(out / f"n{point['training_passages']}")
+        if sampled > sampled_before:
+            seconds = stage_seconds(out / f"n{point['training_passages']}")
+            new_seconds += sum(seconds.get(s, 0.0) for s in INCREMENTAL_STAGES)
+            new_passages += sampled - sampled_before
+        sampled_before = max(sampled_before, sampled)
+    if new_passages:
+        per_passage = new_seconds / new_passages
+    elif seed_run is not None:
+        per_passage = sum(stage_seconds(seed_run).get(s, 0.0) for s in INCREMENTAL_STAGES) / sampled_passages(seed_run)
+    else:
+        raise SystemExit("no size generated new passages and no --seed-run: nothing to cost generation by")
+    result["seconds_per_passage"] = per_passage
+    for point in result["points"]:
+        own = sum(point["stage_seconds"].get(s, 0.0) for s in OWN_STAGES)
+        point["cpu_minutes"] = (per_passage * point["sampled_passages"] + own) / 60
+    return result
+
+
+def write_outputs(out: Path, result: dict) -> None:
+    (out / "curve.json").write_text(json.dumps(result, indent=1))
+    (out / "curve.md").write_text(markdown_table(result))
+    plot(result, out / "curve.png")
     print(markdown_table(result))
 
 

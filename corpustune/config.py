@@ -1,8 +1,9 @@
 """The whole run's settings: one pydantic model per stage, composed; presets and YAML overrides.
 
 Resolution order (later wins): the stage defaults (the paper's settings), a preset from
-`corpustune/presets/<name>.yaml`, a user YAML file, `--set key.path=value` overrides, then the
-command's own options (`--data`, `--format`, a stage command's shortcuts such as `--epochs`).
+`corpustune/presets/<name>.yaml` (one preset may `extends:` another and change only what differs),
+a user YAML file, `--set key.path=value` overrides, then the command's own options (`--data`,
+`--format`, a stage command's shortcuts such as `--epochs`).
 Every command resolves its settings this way, so a stage run by hand and `corpustune run` agree.
 The resolved config is saved as `RUN/config.yaml`.
 """
@@ -89,6 +90,17 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
 
+def preset_settings(name: str, extended_by: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The settings of preset `name`: its file, merged over the preset its `extends:` names, if any."""
+    if name not in preset_names():
+        raise InputError(f"unknown preset {name!r}; choose one of {', '.join(preset_names())}")
+    if name in extended_by:
+        raise InputError(f"presets extend each other in a loop: {' -> '.join((*extended_by, name))}")
+    own = read_yaml_mapping(PRESETS_DIR / f"{name}.yaml")
+    parent = own.pop("extends", None)
+    return merge(preset_settings(parent, (*extended_by, name)), own) if parent else own
+
+
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise InputError(f"{path}: config file not found")
@@ -163,9 +175,7 @@ def resolve_config(
     """
     settings: dict[str, Any] = {}
     if preset is not None:
-        if preset not in preset_names():
-            raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(preset_names())}")
-        settings = merge(settings, read_yaml_mapping(PRESETS_DIR / f"{preset}.yaml"))
+        settings = preset_settings(preset)
     if config_file is not None:
         settings = merge(settings, read_yaml_mapping(config_file))
     for override in overrides:

@@ -33,9 +33,32 @@ def test_bad_settings_name_the_file_and_the_field(tmp_path):
     (tmp_path / "bad.yaml").write_text("train:\n  epochz: 3\n")
     with pytest.raises(InputError, match=r"invalid settings \(from .*bad\.yaml\): train\.epochz = 3: no such setting"):
         resolve_config(Path("c.jsonl"), None, tmp_path / "bad.yaml")
-    with pytest.raises(InputError, match="unknown preset 'fast'; choose one of laptop, paper"):
+    with pytest.raises(InputError, match="unknown preset 'fast'; choose one of laptop, laptop-long, paper"):
         resolve_config(Path("c.jsonl"), "fast")
     with pytest.raises(InputError, match="expected key.path=value"):
         parse_override("train.epochs")
     with pytest.raises(InputError, match="no corpus given"):
         resolve_config(None, "laptop")
+
+
+def test_a_preset_extends_another_and_changes_only_what_it_names(tmp_path, monkeypatch):
+    (tmp_path / "base.yaml").write_text("train:\n  epochs: 2\n  list_size: 5\nmine:\n  list_size: 5\n")
+    (tmp_path / "longer.yaml").write_text("extends: base\ntrain:\n  epochs: 4\n")
+    (tmp_path / "loop-a.yaml").write_text("extends: loop-b\n")
+    (tmp_path / "loop-b.yaml").write_text("extends: loop-a\n")
+    (tmp_path / "orphan.yaml").write_text("extends: gone\n")
+    monkeypatch.setattr("corpustune.config.PRESETS_DIR", tmp_path)
+    config = resolve_config(Path("c.jsonl"), "longer")
+    assert (config.train.epochs, config.train.list_size, config.mine.list_size) == (4, 5, 5)
+    with pytest.raises(InputError, match="presets extend each other in a loop: loop-a -> loop-b -> loop-a"):
+        resolve_config(Path("c.jsonl"), "loop-a")
+    with pytest.raises(InputError, match="unknown preset 'gone'"):
+        resolve_config(Path("c.jsonl"), "orphan")
+
+
+def test_laptop_long_is_the_laptop_preset_with_more_passages_and_the_combined_loss():
+    laptop, longer = resolve_config(Path("c.jsonl"), "laptop"), resolve_config(Path("c.jsonl"), "laptop-long")
+    assert (longer.generate.max_passages, longer.train.loss) == (315, "combined")
+    assert longer.generate.model_copy(update={"max_passages": laptop.generate.max_passages}) == laptop.generate
+    assert longer.train.model_copy(update={"loss": laptop.train.loss}) == laptop.train
+    assert longer.model_copy(update={"generate": laptop.generate, "train": laptop.train}) == laptop

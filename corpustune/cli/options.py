@@ -29,7 +29,9 @@ RunFolder = Annotated[
     typer.Option("--out", "--run", "--run-folder",
                  help="Run folder; re-running resumes it (under torchrun spell it --out: torchrun claims --run)."),
 ]
-Preset = Annotated[str | None, typer.Option(help="laptop (offline, 2 CPU cores) or paper (GPU, hub models).")]
+Preset = Annotated[str | None, typer.Option(
+    help="laptop (offline, 2 CPU cores, ~40 min), laptop-long (the same, more passages) or paper (GPU, hub models)."
+)]
 ConfigFile = Annotated[Path | None, typer.Option("--config", help="YAML file overriding any setting (see `corpustune config`).")]
 Overrides = Annotated[list[str] | None, typer.Option("--set", help="Override one setting, e.g. --set train.epochs=2.")]
 Format = Annotated[str | None, typer.Option("--format", help="auto, beir, jsonl, csv, tsv, parquet or textdir.")]
