@@ -22,7 +22,7 @@ error. Writes OUT/curve.json, OUT/curve.md and OUT/curve.png.
     PYTHONPATH=. python benchmarks/learning_curve.py --data ../shared/data/scifact --out /tmp/curve \\
         --sizes 100,300,1000 --arms infonce,combined [--seed-run RUN] [--preset laptop] [--set KEY=VALUE]
 
-`--replot` re-costs the sizes already in OUT/curve.json from their folders' timings and rewrites
+`--replot` re-costs the sizes already in OUT/curve.json from the stage seconds it holds and rewrites
 the table and the PNG, without running anything.
 """
 
@@ -84,7 +84,7 @@ def main() -> None:
 
     if args.replot:
         result = json.loads((args.out / "curve.json").read_text())
-        write_outputs(args.out, add_costs(result, args.out, args.seed_run))
+        write_outputs(args.out, add_costs(result, args.seed_run))
         return
     sets = human_sets(args.data, args.splits)
     points = []
@@ -110,19 +110,17 @@ def main() -> None:
         previous = folder
     result = {"cpu": cpu_description(), "preset": args.preset, "overrides": args.set, "arms": args.arms,
               "points": points}
-    write_outputs(args.out, add_costs(result, args.out, args.seed_run))
+    write_outputs(args.out, add_costs(result, args.seed_run))
 
 
-def add_costs(result: dict, out: Path, seed_run: Path | None) -> dict:
+def add_costs(result: dict, seed_run: Path | None) -> dict:
     """Set each point's `cpu_minutes` (whole pipeline from nothing) and `seconds_per_passage`."""
     new_seconds, new_passages, sampled_before = 0.0, 0, sampled_passages(seed_run) if seed_run else 0
     for point in result["points"]:
-        sampled = sampled_passages(out / f"n{point['training_passages']}")
-        if sampled > sampled_before:
-            seconds = stage_seconds(out / f"n{point['training_passages']}")
-            new_seconds += sum(seconds.get(s, 0.0) for s in INCREMENTAL_STAGES)
-            new_passages += sampled - sampled_before
-        sampled_before = max(sampled_before, sampled)
+        if point["sampled_passages"] > sampled_before:
+            new_seconds += sum(point["stage_seconds"].get(s, 0.0) for s in INCREMENTAL_STAGES)
+            new_passages += point["sampled_passages"] - sampled_before
+        sampled_before = max(sampled_before, point["sampled_passages"])
     if new_passages:
         per_passage = new_seconds / new_passages
     elif seed_run is not None:

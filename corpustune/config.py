@@ -96,9 +96,14 @@ def preset_settings(name: str, extended_by: tuple[str, ...] = ()) -> dict[str, A
         raise InputError(f"unknown preset {name!r}; choose one of {', '.join(preset_names())}")
     if name in extended_by:
         raise InputError(f"presets extend each other in a loop: {' -> '.join((*extended_by, name))}")
-    own = read_yaml_mapping(PRESETS_DIR / f"{name}.yaml")
+    path = PRESETS_DIR / f"{name}.yaml"
+    own = read_yaml_mapping(path)
     parent = own.pop("extends", None)
-    return merge(preset_settings(parent, (*extended_by, name)), own) if parent else own
+    if parent is None:
+        return own
+    if parent not in preset_names():
+        raise InputError(f"{path}: extends unknown preset {parent!r}; choose one of {', '.join(preset_names())}")
+    return merge(preset_settings(parent, (*extended_by, name)), own)
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:

@@ -52,7 +52,7 @@ def test_a_preset_extends_another_and_changes_only_what_it_names(tmp_path, monke
     assert (config.train.epochs, config.train.list_size, config.mine.list_size) == (4, 5, 5)
     with pytest.raises(InputError, match="presets extend each other in a loop: loop-a -> loop-b -> loop-a"):
         resolve_config(Path("c.jsonl"), "loop-a")
-    with pytest.raises(InputError, match="unknown preset 'gone'"):
+    with pytest.raises(InputError, match=r"orphan\.yaml: extends unknown preset 'gone'"):
         resolve_config(Path("c.jsonl"), "orphan")
 
 
