@@ -15,7 +15,10 @@ same process. Medians of `--repeats` steps after one warm-up step each.
 
 `ratio[vs-previous]`: step seconds of the previous step (`PREVIOUS_STEP`: fp32, gradient caching
 above 16,384 tokens) over today's defaults (bf16 autocast where the CPU has native bf16, a CPU
-chunk budget of 32,768 tokens), same lists; the CPU's flags are printed with it.
+chunk budget of 32,768 tokens), same lists; the CPU's flags are printed with it. `--precision fp32`
+gives today's step the precision `auto` takes on a CPU without native bf16: with the instruction
+sets capped at AVX2 (`ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2`,
+printed when set) it emulates an AVX2-only CPU of the same clock and memory.
 
 `ratio[query-side]`: optimizer steps per second of `tune: query` (only queries are encoded; the
 passages are the base model's embeddings, computed once beforehand and reported apart) over
@@ -23,11 +26,14 @@ passages are the base model's embeddings, computed once beforehand and reported 
 
     PYTHONPATH=. python benchmarks/train_throughput.py [--data ../shared/data/scifact]
     PYTHONPATH=. python benchmarks/train_throughput.py --queries 32 --max-tokens 256 --skip-baseline  # laptop
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 PYTHONPATH=. \
+        python benchmarks/train_throughput.py --queries 32 --max-tokens 256 --skip-baseline --precision fp32
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import tempfile
@@ -74,6 +80,8 @@ def build_lists(data: Path, queries: int, list_size: int, pool_depth: int, seed:
 # The training step before bf16 autocast on CPUs and the CPU chunk budget (session 7): fp32, and
 # gradient caching once a step's passages exceed 16,384 padded tokens.
 PREVIOUS_STEP = dict(precision="fp32", chunk_tokens=16384)
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+"""Environment variables that cap the instruction sets torch's kernels, oneDNN and MKL use."""
 
 
 def our_steps(examples, passages, args, tune: str = "both", **settings) -> tuple[list[float], float, str]:
@@ -163,6 +171,8 @@ def main() -> None:
     parser.add_argument("--pool-depth", type=int, default=2, help="BM25 top-k of each query added to the pool")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="today's step's precision (fp32: what auto takes without native bf16)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for both sides (on a CPU shared with other jobs, 2 threads thrash)")
     args = parser.parse_args()
@@ -172,17 +182,20 @@ def main() -> None:
     batch = make_batch(examples)
     slots = batch.passage_slots
     print(f"CPU: {cpu_description()}; torch threads: {args.threads}")
+    if caps := [f"{name}={os.environ[name]}" for name in ISA_CAPS if name in os.environ]:
+        print(f"instruction sets capped: {' '.join(caps)}; torch's CPU capability: "
+              f"{torch.backends.cpu.get_cpu_capability()}")
     print(f"data: {args.data.name} train queries, {len(examples)} queries x {args.list_size} passages = {slots} "
           f"passage slots, max {args.max_tokens} tokens, model minilm")
     print(f"sharing: pool of {pool} passages; {len(batch.passage_ids)} distinct passages in the step, "
           f"{slots / len(batch.passage_ids):.2f} slots per distinct passage")
-    ours, peak_gb, path = our_steps(examples, passages, args)
+    ours, peak_gb, path = our_steps(examples, passages, args, precision=args.precision)
     print(f"ours: {path}; step seconds {[round(t, 2) for t in ours]}; peak resident memory {peak_gb:.2f} GB "
           f"(limit 8 GB: {'ok' if peak_gb < 8 else 'EXCEEDED'})")
     previous, _, previous_path = our_steps(examples, passages, args, **PREVIOUS_STEP)
     print(f"previous step ({previous_path}): step seconds {[round(t, 2) for t in previous]}")
     print(f"ratio[vs-previous]={statistics.median(previous) / statistics.median(ours):.2f}")
-    query_side, _, query_path = our_steps(examples, passages, args, tune="query")
+    query_side, _, query_path = our_steps(examples, passages, args, tune="query", precision=args.precision)
     print(f"ours, tune: query ({query_path}): step seconds {[round(t, 3) for t in query_side]}")
     print(f"optimizer steps/s (median of {args.repeats}): tune both {1 / statistics.median(ours):.3f}, "
           f"tune query {1 / statistics.median(query_side):.3f}")

@@ -286,6 +286,9 @@ def test_ctrl_c_in_run_is_reported_as_interrupted(tmp_path, tiny_biencoder_path)
              "--config", str(tmp_path / "settings.yaml")],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=os.environ | {"PYTHONPATH": str(ROOT), "CORPUSTUNE_CACHE": str(tmp_path / "cache")},
+            # a test run started in the background (`pytest &`) inherits SIGINT ignored, and so
+            # would the child; Ctrl-C is what is tested, so the child gets the default handling
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         deadline = time.monotonic() + 120
         while server.requests == 0 and process.poll() is None and time.monotonic() < deadline:

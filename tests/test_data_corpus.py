@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from corpustune.data.corpus import CorpusSpec, ReadReport, read_passages, split_words
+from corpustune.data.chunking import split_words
+from corpustune.data.corpus import CorpusSpec, ReadReport, read_passages
 from corpustune.data.inspect import inspect_corpus
 from corpustune.data.records import Passage
 from corpustune.errors import InputError

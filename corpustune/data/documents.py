@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from corpustune.data.chunking import split_words
 from corpustune.data.records import Passage
 from corpustune.data.skipped import SkippedFile
 from corpustune.errors import require_extra
@@ -34,8 +35,6 @@ def document_passages(
     file: Path, relative: str, chunk_words: int, chunk_overlap: int
 ) -> Iterator[tuple[str, Passage | SkippedFile]]:
     """(where, passage) for every passage of one PDF/HTML/DOCX file, or one (where, SkippedFile)."""
-    from corpustune.data.corpus import split_words
-
     suffix = file.suffix.lower()
     if suffix in PDF_SUFFIXES:
         units = _pdf_pages(file)

@@ -1,7 +1,7 @@
 """Entries of a text folder that give no passage, and why: one record (`SkippedFile`) for both kinds.
 
 *Not read* (`read=False`): hidden files and folders (not entered), symbolic links (not followed)
-and files of other types; the folder walk (`corpus._folder_files`) leaves them out on purpose.
+and files of other types; the folder walk (`readers._folder_files`) leaves them out on purpose.
 *Without text* (`read=True`): documents that were read but yield no text (an encrypted PDF, a PDF
 without a text layer, a damaged file, a document with no text in it; `documents.py`), each of
 which needs the user's attention. The corpus reader puts both into `ReadReport.skipped_files`;
