@@ -1,8 +1,10 @@
 """Run folders driven from a benchmark: the preset's pipeline with overrides, reusing the
-generation log and teacher scores of an earlier run folder, and human query sets to evaluate on."""
+generation log and teacher scores of an earlier run folder, human query sets to evaluate on, and
+setting variants compared on them."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -10,6 +12,8 @@ from pathlib import Path
 from corpustune.cli.stage import read_checked_corpus
 from corpustune.config import resolve_config
 from corpustune.data.beir import load_split
+from corpustune.evaluate.compare import evaluate_models
+from corpustune.evaluate.paired import aligned, paired_difference
 from corpustune.layout import RunLayout
 from corpustune.pipeline import Pipeline, read_timings, save_config
 from corpustune.pipeline.stages import build_stages
@@ -55,3 +59,60 @@ def human_sets(data: Path, splits: list[str]) -> list[dict]:
         sets.append({"name": f"{data.name} {split}", "source": "human", "role": split, "query_type": None,
                      "queries": queries, "qrels": qrels, "num_queries": len(qrels)})
     return sets
+
+
+def compare_variants(args, variants: dict[str, tuple[str, ...]], measures: tuple[str, ...]) -> None:
+    """Run each variant's overrides from `args.run`'s generated queries and teacher scores in
+    `args.out/<name>`, evaluate its tuned model (a = 1) beside the base on `args.splits`, and print
+    each measure with the paired per-query difference to the base and to the variant `preset` (the
+    `args.run` folder itself, made with `args.preset` and `args.set`), ± standard errors.
+
+    `args` holds data, run, out, splits, preset and set (a list of KEY=VALUE), as the benchmarks
+    that call this parse them.
+    """
+    models, lists, train_seconds, passages = {}, {}, {}, None
+    for name, variant_overrides in variants.items():
+        if name == "preset":
+            folder = args.run
+            config = resolve_config(args.data, args.preset, overrides=tuple(args.set))
+        else:
+            # the select stage only needs a = 1 here (the tuned model is what is compared)
+            overrides = (*args.set, *variant_overrides, "select.weights=[0.0, 1.0]", "ablation=[]")
+            folder = args.out / name
+            config, passages = run_pipeline(args.data, args.preset, overrides, folder, args.run)
+        models.setdefault("base", config.train.model)
+        models[name] = str(RunLayout(folder).arm_dirs(config.train.loss, main=True)[1])
+        lists[name], train_seconds[name] = kept_lists(folder), stage_seconds(folder).get("train", 0.0)
+        print(f"{name}: {lists[name]} lists, train stage {train_seconds[name]:.0f} s", flush=True)
+
+    passages = passages or read_checked_corpus(config, echo=False)
+    sets = human_sets(args.data, args.splits)
+    values = evaluate_models(passages, models, sets, measures=measures)
+    reference = "preset" if "preset" in models else None
+    for query_set in sets:
+        print(f"\n{query_set['name']} ({query_set['num_queries']} queries)")
+        for label in models:
+            cells = []
+            for measure in measures:
+                per_query = values[label][query_set["name"]][measure]
+                mean = 100 * sum(per_query.values()) / len(per_query)
+                cell = f"{measure} {mean:.2f}"
+                for against in ("base", reference):
+                    if against is not None and label not in ("base", against):
+                        difference = paired_difference(*aligned(per_query, values[against][query_set["name"]][measure]))
+                        cell += f" ({100 * difference.mean:+.2f} ± {100 * difference.se:.2f} vs {against})"
+                cells.append(cell)
+            size = f"{lists[label]:4d} lists" if label in lists else "          "
+            print(f"  {label:20s} {size}  " + "  ".join(cells))
+
+
+def variant_parser(description: str) -> argparse.ArgumentParser:
+    """The command line that `compare_variants` reads: data, run, out, splits, preset, set."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--run", type=Path, required=True, help="run folder whose generation log and scores to reuse")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--splits", default="train", type=lambda s: s.split(","))
+    parser.add_argument("--preset", default="laptop")
+    parser.add_argument("--set", action="append", default=[], help="any setting, as for `corpustune run --set`")
+    return parser
