@@ -14,6 +14,7 @@ from corpustune.config import resolve_config
 from corpustune.data.beir import load_split
 from corpustune.evaluate.compare import evaluate_models
 from corpustune.evaluate.paired import aligned, paired_difference
+from corpustune.hardware import cpu_description
 from corpustune.layout import RunLayout
 from corpustune.pipeline import Pipeline, read_timings, save_config
 from corpustune.pipeline.stages import build_stages
@@ -61,16 +62,19 @@ def human_sets(data: Path, splits: list[str]) -> list[dict]:
     return sets
 
 
-def compare_variants(args, variants: dict[str, tuple[str, ...]], measures: tuple[str, ...]) -> None:
-    """Run each variant's overrides from `args.run`'s generated queries and teacher scores in
-    `args.out/<name>`, evaluate its tuned model (a = 1) beside the base on `args.splits`, and print
-    each measure with the paired per-query difference to the base and to the variant `preset` (the
-    `args.run` folder itself, made with `args.preset` and `args.set`), ± standard errors.
+def compare_variants(args, variants: dict[str, tuple[str, ...]],
+                     measures: tuple[str, ...] = ("nDCG@10", "R@100")) -> None:
+    """Print the CPU, run each variant's overrides from `args.run`'s generated queries and teacher
+    scores in `args.out/<name>`, evaluate its tuned model (a = 1) beside the base on `args.splits`,
+    and print each measure with the paired per-query difference to the base and to the variant
+    `preset` (the `args.run` folder itself, made with `args.preset` and `args.set`), ± standard
+    errors.
 
-    `args` holds data, run, out, splits, preset and set (a list of KEY=VALUE), as the benchmarks
-    that call this parse them.
+    `args` holds data, run, out, splits, preset and set (a list of KEY=VALUE), as `variant_parser`
+    parses them.
     """
-    models, lists, train_seconds, passages = {}, {}, {}, None
+    print(f"CPU: {cpu_description()}", flush=True)
+    models, lists, passages = {}, {}, None
     for name, variant_overrides in variants.items():
         if name == "preset":
             folder = args.run
@@ -82,8 +86,8 @@ def compare_variants(args, variants: dict[str, tuple[str, ...]], measures: tuple
             config, passages = run_pipeline(args.data, args.preset, overrides, folder, args.run)
         models.setdefault("base", config.train.model)
         models[name] = str(RunLayout(folder).arm_dirs(config.train.loss, main=True)[1])
-        lists[name], train_seconds[name] = kept_lists(folder), stage_seconds(folder).get("train", 0.0)
-        print(f"{name}: {lists[name]} lists, train stage {train_seconds[name]:.0f} s", flush=True)
+        lists[name] = kept_lists(folder)
+        print(f"{name}: {lists[name]} lists, train stage {stage_seconds(folder).get('train', 0.0):.0f} s", flush=True)
 
     passages = passages or read_checked_corpus(config, echo=False)
     sets = human_sets(args.data, args.splits)

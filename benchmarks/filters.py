@@ -23,8 +23,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _runs import compare_variants, variant_parser  # noqa: E402
 
-from corpustune.hardware import cpu_description  # noqa: E402
-
 TEACHER_OFF = ("score.require_positive_first=false", "score.top_score_percentile=null")
 RETRIEVER_OFF = ("mine.filter_top_n=null",)
 VARIANTS = {
@@ -33,7 +31,6 @@ VARIANTS = {
     "no-retriever-filter": RETRIEVER_OFF,
     "no-filters": TEACHER_OFF + RETRIEVER_OFF,
 }
-MEASURES = ("nDCG@10", "R@100")
 
 
 def main() -> None:
@@ -43,9 +40,7 @@ def main() -> None:
     unknown = sorted(set(args.variants) - set(VARIANTS))
     if unknown:
         sys.exit(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}")
-    print(f"CPU: {cpu_description()}", flush=True)
-
-    compare_variants(args, {name: VARIANTS[name] for name in args.variants}, MEASURES)
+    compare_variants(args, {name: VARIANTS[name] for name in args.variants})
 
 
 if __name__ == "__main__":

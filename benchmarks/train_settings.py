@@ -21,19 +21,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _runs import compare_variants, variant_parser  # noqa: E402
 
-from corpustune.hardware import cpu_description  # noqa: E402
-
-MEASURES = ("nDCG@10", "R@100")
-
 
 def parse_variant(text: str) -> tuple[str, tuple[str, ...]]:
     """'NAME:KEY=VALUE;KEY=VALUE' -> (NAME, (KEY=VALUE, ...)); exits naming the malformed text."""
     name, separator, settings = text.partition(":")
     overrides = tuple(part.strip() for part in settings.split(";") if part.strip())
-    if not separator or not name.strip() or name.strip() == "preset" or not all("=" in o for o in overrides):
+    name = name.strip()
+    if not separator or name in ("", "preset") or not overrides or not all("=" in o for o in overrides):
         sys.exit(f"--variant {text!r}: write NAME:KEY=VALUE[;KEY=VALUE] (NAME not 'preset'), "
                  "e.g. 'tau-0.05:train.infonce_temperature=0.05'")
-    return name.strip(), overrides
+    return name, overrides
 
 
 def main() -> None:
@@ -44,8 +41,7 @@ def main() -> None:
     names = [name for name, _ in args.variant]
     if len(set(names)) != len(names):
         sys.exit(f"--variant names repeat: {names}")
-    print(f"CPU: {cpu_description()}", flush=True)
-    compare_variants(args, {"preset": (), **dict(args.variant)}, MEASURES)
+    compare_variants(args, {"preset": (), **dict(args.variant)})
 
 
 if __name__ == "__main__":
