@@ -25,8 +25,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from corpustune.data.atomic import JsonlAppender, write_json_atomic
+from corpustune.data.atomic import JsonlAppender, read_jsonl_log, write_json_atomic, write_jsonl_atomic
 from corpustune.data.records import Passage
+from corpustune.errors import InputError
 from corpustune.hardware import chunk_tokens, use_bf16
 from corpustune.models import resolve_model
 from corpustune.parallel import Context, barrier, init_distributed
@@ -52,6 +53,18 @@ class LoopState:
     stopped_early: bool = False
     history: list[dict] = field(default_factory=list)
     teacher_temperature: float | None = None  # the calibrated tau_T when the config says auto
+
+
+def trim_log(path: Path, step: int) -> None:
+    """Keep only the records of steps up to `step` (the checkpoint a run resumes from; 0 for a
+    fresh start) in the training log `path`: steps done after that checkpoint, or by an attempt
+    that never reached one, are done again, and the log must hold each step once."""
+    if not path.exists():
+        return
+    records = list(read_jsonl_log(path))
+    kept = [record for record in records if record.get("step", 0) <= step]
+    if len(kept) < len(records):
+        write_jsonl_atomic(path, kept)
 
 
 def seed_everything(seed: int) -> None:
@@ -265,9 +278,20 @@ class Trainer:
             shutil.rmtree(checkpoints, ignore_errors=True)
             (self.out / "log.jsonl").unlink(missing_ok=True)
         barrier(self.context)
-        found = latest_checkpoint(checkpoints) if resume else None
+        # rank 0 checks the seal (and moves a damaged checkpoint aside) before the others look
+        found = latest_checkpoint(checkpoints) if resume and self.context.is_main else None
+        barrier(self.context)
+        if resume and not self.context.is_main:
+            found = latest_checkpoint(checkpoints)
         if found is not None:
-            loop = load_checkpoint(found, self.model, self.optimizer, self.scheduler, self.context.device)
+            try:
+                loop = load_checkpoint(found, self.model, self.optimizer, self.scheduler, self.context.device)
+            except InputError:
+                raise
+            except Exception as error:  # sealed intact, so not damage: another version's or model's checkpoint
+                raise InputError(f"{found}: intact but cannot be loaded into this model ({type(error).__name__}: "
+                                 f"{error}); restart training (`corpustune train --restart`, or delete "
+                                 f"{checkpoints})") from error
             if loop.get("digest") != self.digest:
                 raise ValueError(
                     f"{found} was made with other settings or data; pass a new run folder or restart from scratch"
@@ -275,7 +299,10 @@ class Trainer:
             self.state = LoopState(**{k: v for k, v in loop.items() if k != "digest"})
             self.loss_fn = None
         self.prepare_loss()
-        log = JsonlAppender(self.out / "log.jsonl") if self.context.is_main else None
+        log = None
+        if self.context.is_main:
+            trim_log(self.out / "log.jsonl", self.state.global_step)
+            log = JsonlAppender(self.out / "log.jsonl")
         progress = tqdm(
             total=self.total_steps, initial=self.state.global_step, desc="training", unit="step",
             disable=not self.show_progress,
