@@ -243,3 +243,33 @@ def test_mine_and_score_digests_cover_the_lists_not_their_timings_or_cache_hits(
         stats.append(json.loads(layout.scores_stats.read_text())["scoring"])
     assert stats[0]["cached_pairs"] == 0 and stats[1]["scored_pairs"] == 0  # the stats differ ...
     assert sorted(digests.values()) == [2, 2]  # ... the digests downstream stages depend on do not
+
+
+def test_train_refuses_a_scores_file_cut_after_the_score_stage_wrote_it(tmp_path, tiny_biencoder_path, monkeypatch):
+    """The issue's reproduction: `scores.jsonl` cut to fewer lists, then `corpustune train`."""
+    from typer.testing import CliRunner
+
+    from corpustune.cli import app
+
+    monkeypatch.setenv("CORPUSTUNE_CACHE", str(tmp_path / "cache"))
+    corpus, run, settings = tmp_path / "corpus.jsonl", tmp_path / "run", tmp_path / "tiny.yaml"
+    write_jsonl_atomic(corpus, (p.to_json() for p in TINY_PASSAGES))
+    _hand_made_queries(run)
+    settings.write_text(json.dumps({
+        "mine": {"dense": [{"model": str(tiny_biencoder_path)}], "depth": 6, "list_size": 4, "filter_top_n": None},
+        "score": {"teachers": [{"kind": "bm25"}], "require_positive_first": False, "top_score_percentile": None},
+        "train": {"model": str(tiny_biencoder_path), "list_size": 4, "queries_per_step": 2, "epochs": 1,
+                  "query_max_tokens": 16, "passage_max_tokens": 24},
+    }))
+    common = ["--data", str(corpus), "--out", str(run), "--config", str(settings)]
+    for stage in ("mine", "score"):
+        result = CliRunner().invoke(app, [stage, *common])
+        assert result.exit_code == 0, result.output
+    scores = RunLayout(run).scores_file
+    lines = scores.read_text().splitlines()
+    assert len(lines) == 6
+    scores.write_text("\n".join(lines[:4]) + "\n")
+    result = CliRunner().invoke(app, ["train", *common])
+    assert result.exit_code == 2, result.output
+    assert f"error: {scores} was changed after the score stage wrote it" in " ".join(result.output.split())
+    assert not RunLayout(run).train_dir.exists()
