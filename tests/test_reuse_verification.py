@@ -32,6 +32,7 @@ from corpustune.train.config import TrainConfig
 from corpustune.train.trainer import Trainer
 from tests.conftest import TINY_PASSAGES
 from tests.test_train_checkpoint import small_training
+from tests.test_run_folder_contract import tiny_config  # noqa: F401  (fixture)
 from tests.train_fixtures import one_thread, tiny_examples, tiny_passage_map  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -273,3 +274,39 @@ def test_train_refuses_a_scores_file_cut_after_the_score_stage_wrote_it(tmp_path
     assert result.exit_code == 2, result.output
     assert f"error: {scores} was changed after the score stage wrote it" in " ".join(result.output.split())
     assert not RunLayout(run).train_dir.exists()
+
+
+def test_mine_refuses_a_query_edited_after_generation_and_run_restores_it(tmp_path, tiny_config, monkeypatch):
+    """The issue's reproduction: one query's text edited (same id), `RUN/candidates/` deleted,
+    `corpustune mine`, then `corpustune run`."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from corpustune.cli import app
+    from tests.llm_server import ScriptedServer
+    from tests.test_run_folder_contract import invoke, statuses, write_corpus
+
+    monkeypatch.setenv("CORPUSTUNE_CACHE", str(tmp_path / "cache"))
+    data, run = write_corpus(tmp_path / "data"), tmp_path / "run"
+    layout = RunLayout(run)
+    with ScriptedServer() as server:
+        settings = ["--data", str(data), "--out", str(run), "--config", str(tiny_config(server)), "--text-field", "body"]
+        invoke("generate", *settings)
+        invoke("mine", *settings)
+        original = layout.queries_file.read_text()
+        records = [json.loads(line) for line in original.splitlines()]
+        records[0]["text"] = "an edited query about something else"
+        layout.queries_file.write_text("".join(json.dumps(r) + "\n" for r in records))
+        shutil.rmtree(layout.candidates_dir)
+        result = CliRunner().invoke(app, ["mine", *settings])
+        assert result.exit_code == 2, result.output
+        message = " ".join(result.output.split())
+        assert f"error: {layout.queries_file} was changed after the generate stage wrote it" in message
+        assert "rerun the generate stage" in message and not layout.candidates_dir.exists()
+        requests = server.requests
+        output = " ".join(invoke("run", *settings).split())
+        assert server.requests == requests  # the query comes back from the generation log
+    assert f"{layout.queries_file} changed since DONE.json recorded it" in output
+    assert layout.queries_file.read_text() == original
+    assert statuses(run)["generate"] == statuses(run)["mine"] == "done"
