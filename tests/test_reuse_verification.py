@@ -291,7 +291,8 @@ def test_mine_refuses_a_query_edited_after_generation_and_run_restores_it(tmp_pa
     data, run = write_corpus(tmp_path / "data"), tmp_path / "run"
     layout = RunLayout(run)
     with ScriptedServer() as server:
-        settings = ["--data", str(data), "--out", str(run), "--config", str(tiny_config(server)), "--text-field", "body"]
+        settings = ["--data", str(data), "--out", str(run), "--config", str(tiny_config(server)),
+                    "--text-field", "body"]
         invoke("generate", *settings)
         invoke("mine", *settings)
         original = layout.queries_file.read_text()

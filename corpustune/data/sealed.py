@@ -15,7 +15,6 @@ Nothing damaged is used, and nothing damaged stops a run with a traceback or fai
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from corpustune.data.atomic import atomic_open, write_json_atomic
+from corpustune.pipeline.fingerprint import hash_file, sha256_text
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +47,8 @@ class Seal:
 
     @classmethod
     def of(cls, path: Path, shape: tuple[int, ...] | None = None) -> Seal:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-        return cls(digest.hexdigest(), path.stat().st_size, None if shape is None else tuple(shape))
+        """The seal of the file `path` as it is now."""
+        return cls(hash_file(path), path.stat().st_size, None if shape is None else tuple(shape))
 
     @classmethod
     def from_json(cls, data: Any) -> Seal:
@@ -85,7 +82,7 @@ def _mismatch(path: Path, seal: Seal, shape: tuple[int, ...] | None) -> str | No
     size = path.stat().st_size
     if size != seal.size:
         return f"it has {size} bytes, {seal.size} when written (truncated or extended)"
-    if Seal.of(path).sha256 != seal.sha256:
+    if hash_file(path) != seal.sha256:
         return "its bytes differ from the sha256 recorded when it was written (edited or damaged)"
     return None
 
@@ -103,15 +100,12 @@ def file_problem(path: str | os.PathLike, shape: tuple[int, ...] | None = None) 
     return _mismatch(path, seal, shape)
 
 
-def seal_folder(folder: str | os.PathLike, shapes: Mapping[str, tuple[int, ...]] | None = None) -> None:
-    """Seal every file of a complete folder (not yet renamed into place) in `folder/SEAL.json`;
-    `shapes` gives the shape of the content of some files, by relative path."""
+def seal_folder(folder: str | os.PathLike) -> None:
+    """Seal every file of a complete folder (before it is renamed into place) in `folder/SEAL.json`."""
     folder = Path(folder)
-    shapes = shapes or {}
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != FOLDER_SEAL)
-    seals = {p.relative_to(folder).as_posix(): Seal.of(p, shapes.get(p.relative_to(folder).as_posix())).to_json()
-             for p in files}
-    write_json_atomic(folder / FOLDER_SEAL, {"files": seals})
+    write_json_atomic(folder / FOLDER_SEAL, {"files": {p.relative_to(folder).as_posix(): Seal.of(p).to_json()
+                                                       for p in files}})
 
 
 def folder_problem(folder: str | os.PathLike) -> str | None:
@@ -149,7 +143,10 @@ def quarantine(path: str | os.PathLike, reason: str, then: str) -> Path:
             old.unlink(missing_ok=True)
     if seal_path(path).exists():
         os.replace(seal_path(path), seal_path(target))
-    os.replace(path, target)
+    try:
+        os.replace(path, target)
+    except FileNotFoundError:  # another process (a rank of the same run) moved it aside first
+        return target
     logger.warning("%s: %s; moved aside to %s, %s", path, reason, target.name, then)
     return target
 
@@ -161,7 +158,10 @@ def read_sealed(path: str | os.PathLike, load: Callable[[Path], T], *, shape: tu
     path = Path(path)
     if not path.exists():
         return None
-    problem = file_problem(path, shape)
+    try:
+        problem = file_problem(path, shape)
+    except FileNotFoundError:  # absent, or moved aside by another process meanwhile
+        return None
     if problem is None:
         try:
             return load(path)
@@ -174,8 +174,8 @@ def read_sealed(path: str | os.PathLike, load: Callable[[Path], T], *, shape: tu
 def record_check(fields: Mapping[str, Any]) -> str:
     """Digest of a log record's fields (the check field left out): 16 hex characters."""
     payload = {k: v for k, v in fields.items() if k != RECORD_CHECK}
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    # not `canonical_json`: a damaged line may hold NaN, which must fail the check, not raise
+    return sha256_text(json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False))[:16]
 
 
 def sealed_record(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -293,9 +293,8 @@ class Trainer:
                                  f"{error}); restart training (`corpustune train --restart`, or delete "
                                  f"{checkpoints})") from error
             if loop.get("digest") != self.digest:
-                raise ValueError(
-                    f"{found} was made with other settings or data; pass a new run folder or restart from scratch"
-                )
+                raise InputError(f"{found} was made with other settings or data; pass a new run folder or restart "
+                                 f"training (`corpustune train --restart`, or delete {checkpoints})")
             self.state = LoopState(**{k: v for k, v in loop.items() if k != "digest"})
             self.loss_fn = None
         self.prepare_loss()
