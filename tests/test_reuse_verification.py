@@ -193,7 +193,14 @@ def _weights(out: Path) -> dict[str, torch.Tensor]:
     return load_file(str(out / "model" / "model.safetensors"))
 
 
-@pytest.mark.parametrize("damaged", [False, True], ids=["resume", "damaged checkpoint: fresh start"])
+RESUME_DAMAGE = {
+    "resume": None,
+    "damaged checkpoint: fresh start": "checkpoints/checkpoint-4/model.safetensors",
+    "damaged best model so far: fresh start": "best/model.safetensors",
+}
+
+
+@pytest.mark.parametrize("damaged", RESUME_DAMAGE.values(), ids=RESUME_DAMAGE.keys())
 def test_a_resumed_run_logs_each_step_once_and_ends_with_the_uninterrupted_model(tiny_biencoder_path, tmp_path,
                                                                                   caplog, damaged):
     plain, stopped = tmp_path / "plain", tmp_path / "stopped"
@@ -204,10 +211,13 @@ def test_a_resumed_run_logs_each_step_once_and_ends_with_the_uninterrupted_model
     assert (checkpoints / "latest").read_text().strip() == "checkpoint-4"
     assert Counter(_steps(stopped))[(5, "train")] == 1
     if damaged:
-        _truncate(checkpoints / "checkpoint-4" / "model.safetensors")
+        _flip_last_byte(stopped / "train" / damaged)
     with caplog.at_level(logging.WARNING):
         _trainer(tiny_biencoder_path, stopped).train()
-    assert ("checkpoint-4" in caplog.text) == damaged
+    assert ("checkpoint-4" in caplog.text) == (damaged is not None)
+    if damaged:
+        assert f"{stopped / 'train' / Path(damaged).parts[0]}" in caplog.text
+        assert "training starts again from step 0" in caplog.text
     assert _steps(stopped) == _steps(plain)  # each step and dev evaluation once, in order
     assert len(set(_steps(plain))) == len(_steps(plain)) and (8, "train") in _steps(plain)
     a, b = _weights(plain), _weights(stopped)

@@ -13,6 +13,7 @@ are a few dozen lines here, with an exact resume we can test.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 import shutil
@@ -27,6 +28,7 @@ from tqdm.auto import tqdm
 
 from corpustune.data.atomic import JsonlAppender, read_jsonl_log, write_json_atomic, write_jsonl_atomic
 from corpustune.data.records import Passage
+from corpustune.data.sealed import folder_problem, quarantine
 from corpustune.errors import InputError
 from corpustune.hardware import chunk_tokens, use_bf16
 from corpustune.models import resolve_model
@@ -278,8 +280,8 @@ class Trainer:
             shutil.rmtree(checkpoints, ignore_errors=True)
             (self.out / "log.jsonl").unlink(missing_ok=True)
         barrier(self.context)
-        # rank 0 checks the seal (and moves a damaged checkpoint aside) before the others look
-        found = latest_checkpoint(checkpoints) if resume and self.context.is_main else None
+        # rank 0 checks the seals (and moves a damaged checkpoint aside) before the others look
+        found = self._resumable(checkpoints) if resume and self.context.is_main else None
         barrier(self.context)
         if resume and not self.context.is_main:
             found = latest_checkpoint(checkpoints)
@@ -317,6 +319,23 @@ class Trainer:
             self._save_best()
         self._publish()
         return self.state
+
+    def _resumable(self, checkpoints: Path) -> Path | None:
+        """The newest checkpoint, intact (`latest_checkpoint`), with the best model it counts on:
+        a checkpoint past a dev evaluation resumes with `best/` as its best model so far, so a
+        damaged `best/` is moved aside with the checkpoint and training starts again from step 0."""
+        found = latest_checkpoint(checkpoints)
+        if found is None or json.loads((found / "loop.json").read_text()).get("best_dev_loss") is None:
+            return found
+        best = self.out / "best"
+        problem = folder_problem(best) if best.is_dir() else "missing"
+        if problem is None:
+            return found
+        if best.is_dir():
+            quarantine(best, problem, "training starts again from step 0")
+        quarantine(found, f"its best model so far, {best}, is damaged or missing", "training starts again from step 0")
+        (checkpoints / "latest").unlink()
+        return None
 
     def _run_epoch(self, log, progress, checkpoints: Path) -> None:
         config, state = self.config, self.state
@@ -404,7 +423,7 @@ class Trainer:
         if self.context.is_main:
             save_student(
                 self.exported_model(), self.out / "best", query_prompt=self.config.query_prompt,
-                passage_prompt=self.config.passage_prompt, card=self._card(),
+                passage_prompt=self.config.passage_prompt, card=self._card(), sealed=True,
             )
         barrier(self.context)
 
