@@ -1,7 +1,9 @@
-"""One verification rule for what the pipeline reuses (issue 28, items 5, 9, 10, 12, 13): a cache
+"""One verification rule for what the pipeline reuses (issue 28, items 2, 5, 9, 10, 12, 13): a cache
 entry or checkpoint is checked against the seal written with it, and a bad one is named, moved
 aside and computed again; a resumed training log holds each step once; stage output digests
-cover content, not timings or cache hits. Tiny in-code models; real caches, teachers and loops."""
+cover content, not timings or cache hits; a stage command refuses upstream outputs changed since
+their DONE.json (the toy-stage mechanics are in test_pipeline.py). Tiny in-code models; real
+caches, teachers and loops."""
 
 from __future__ import annotations
 
