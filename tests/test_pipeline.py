@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
+from corpustune.errors import InputError
 from corpustune.pipeline import Pipeline, Stage, StageResult, hash_path, load_config, read_done, save_config
 from corpustune.pipeline.fingerprint import stage_fingerprint
 
@@ -138,6 +141,29 @@ def test_edited_or_deleted_output_makes_the_stage_rerun(tmp_path, data_file):
     _run(run_dir, _toy_stages(data_file, calls))
     # Same numbers come back, so the stages below see unchanged inputs and stay skipped.
     assert calls == Counter(source=2, power=1, total=2)
+
+
+@pytest.mark.parametrize("damage", ["edit", "delete"])
+def test_a_stage_run_alone_refuses_upstream_outputs_changed_since_their_done_record(tmp_path, data_file, damage):
+    """Issue 28 item 2: the edited (or deleted) upstream file is named, nothing is computed from
+    it, and no DONE record would later vouch for lists made from it."""
+    run_dir, calls = tmp_path / "run", Counter()
+    _run(run_dir, _toy_stages(data_file, calls))
+    numbers = run_dir / "source" / "numbers.json"
+    if damage == "edit":
+        numbers.write_text(json.dumps([7, 2, 3, 4, 5]))
+    else:
+        numbers.unlink()
+    shutil.rmtree(run_dir / "power")
+    for stage in ("power", "total"):  # a direct and an indirect upstream
+        with pytest.raises(InputError, match=rf"{re.escape(str(numbers))} .*after the source stage wrote it.*"
+                                             rf"rerun the source stage.*delete .*DONE\.json"):
+            Pipeline(run_dir, _toy_stages(data_file, calls)).run_stage(stage)
+    assert calls == Counter(source=1, power=1, total=1)
+    # `run` redoes the upstream stage and says why; what follows then sees the same numbers
+    lines = _run(run_dir, _toy_stages(data_file, calls))
+    assert f"{numbers} changed since DONE.json recorded it" in lines[0]
+    assert calls == Counter(source=2, power=2, total=1) and _total(run_dir) == 55
 
 
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])

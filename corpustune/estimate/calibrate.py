@@ -154,10 +154,13 @@ def _encoder(name: str, max_length: int | None, trust: bool, passages: Sequence[
 
 
 def _corpus_cached(model, passages: Sequence[Passage], prompt: str) -> bool:
-    """Whether the embedding cache already holds the corpus encoded by `model` with `prompt`."""
+    """Whether the embedding cache already holds the corpus encoded by `model` with `prompt`, intact
+    (a damaged entry would be encoded again; a dry run leaves it where it is)."""
+    from corpustune.data.sealed import file_problem
     from corpustune.retrieve.encode import EmbeddingCache
 
-    return EmbeddingCache().path(model, [p.full_text() for p in passages], prompt=prompt).exists()
+    path = EmbeddingCache().path(model, [p.full_text() for p in passages], prompt=prompt)
+    return path.exists() and file_problem(path, (len(passages), model.get_embedding_dimension())) is None
 
 
 def _bm25(sample: Sequence[Passage], language: str | None) -> float:
@@ -203,7 +206,7 @@ def _teacher(spec, sample: Sequence[Passage], list_size: int, run_dir: Path,
     teacher.score(pairs[list_size:])
     rate = TeacherRate(load, (time.perf_counter() - begin) / (len(pairs) - list_size))
     if run_pairs and spec.kind != "bm25":
-        cached = ScoreCache(RunLayout(run_dir).score_cache).load()
+        cached = ScoreCache(RunLayout(run_dir).score_cache).load(repair=False)
         rate.cached_pairs = sum(pair_key(teacher.id, q, p) in cached for q, p in run_pairs)
     return rate
 

@@ -93,14 +93,17 @@ def clear_done(run_dir: str | os.PathLike, folder: str) -> None:
     (stage_dir(run_dir, folder) / DONE_FILE).unlink(missing_ok=True)
 
 
+def changed_outputs(run_dir: str | os.PathLike, record: StageRecord) -> list[str]:
+    """The recorded outputs (paths relative to the run folder) that are missing now or whose hash
+    differs from the record; empty when the stage's outputs are as it wrote them."""
+    root = Path(run_dir)
+    return [relative for relative, expected in record.outputs.items()
+            if not (root / relative).exists() or hash_path(root / relative, _MARKERS) != expected]
+
+
 def outputs_intact(run_dir: str | os.PathLike, record: StageRecord) -> bool:
     """True when every recorded output still exists with the recorded hash."""
-    root = Path(run_dir)
-    for relative, expected in record.outputs.items():
-        path = root / relative
-        if not path.exists() or hash_path(path, _MARKERS) != expected:
-            return False
-    return True
+    return not changed_outputs(run_dir, record)
 
 
 def is_done(run_dir: str | os.PathLike, folder: str, fingerprint: str) -> StageRecord | None:

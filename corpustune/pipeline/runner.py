@@ -290,6 +290,7 @@ class Pipeline:
             record = artifacts.read_done(self.run_dir, upstream.marker_folder)
             folder = self.run_dir / upstream.marker_folder
             if record is not None:
+                _refuse_changed_outputs(self.run_dir, upstream, record)
                 digests[upstream.name] = record.outputs_digest
                 if record.fingerprint != expected and is_main:
                     self.echo(f"note: {folder} was made with other settings or inputs than these; using it as it "
@@ -300,6 +301,19 @@ class Pipeline:
                     self.echo(f"note: {folder} has no {artifacts.DONE_FILE} (made outside corpustune, or "
                               f"unfinished); using its files as they are")
         return digests
+
+    def _why_rerun(self, stage: Stage, fingerprint: str) -> str:
+        """Why a stage that finished here before runs again with `fingerprint` ("" when it never
+        finished): names an output changed since its DONE record, so a damaged or edited file is
+        not redone in silence."""
+        previous = artifacts.read_done(self.run_dir, stage.marker_folder)
+        if previous is None:
+            return ""
+        if previous.fingerprint != fingerprint:
+            return "  (settings or inputs changed)"
+        changed = artifacts.changed_outputs(self.run_dir, previous)
+        return (f"  ({self.run_dir / changed[0]} changed since {artifacts.DONE_FILE} recorded it: redoing "
+                f"{stage.name} and what depends on it)") if changed else ""
 
     def _run_all(self) -> dict[str, StageOutcome]:
         outcomes: dict[str, StageOutcome] = {}
@@ -316,7 +330,7 @@ class Pipeline:
                 outcome = StageOutcome(stage.name, "skipped", time.perf_counter() - begin, record)
                 self.echo(f"{label} skipped  (up to date; computed in {format_seconds(record.seconds)})")
             else:
-                self.echo(f"{label} running")
+                self.echo(f"{label} running" + self._why_rerun(stage, fingerprint))
                 try:
                     record = self._execute(stage, fingerprint, inputs)
                 except BaseException as error:
@@ -388,6 +402,19 @@ class Pipeline:
     def _write_timings(self, timings: list[dict[str, Any]]) -> None:
         total = sum(entry["seconds"] for entry in timings)
         write_json_atomic(self.run_dir / TIMINGS_FILE, {"stages": timings, "total_seconds": total})
+
+
+def _refuse_changed_outputs(run_dir: Path, stage: Stage, record: artifacts.StageRecord) -> None:
+    """InputError when an output of the finished `stage` no longer matches its DONE record: a
+    stage run by hand must not read files edited or damaged since they were made, nor record
+    them under the digest of the originals."""
+    changed = artifacts.changed_outputs(run_dir, record)
+    if changed:
+        done = artifacts.stage_dir(run_dir, stage.marker_folder) / artifacts.DONE_FILE
+        state = "is missing" if not (run_dir / changed[0]).exists() else "was changed"
+        raise InputError(f"{run_dir / changed[0]} {state} after the {stage.name} stage wrote it (it no longer "
+                         f"matches {done}); rerun the {stage.name} stage to remake it (`corpustune run` does), "
+                         f"or delete {done} to use the files as they are")
 
 
 def read_timings(run_dir: str | os.PathLike) -> dict[str, Any]:

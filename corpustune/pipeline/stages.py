@@ -64,7 +64,9 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
         stats = mine_run(run_dir, passages, settings, cache=EmbeddingCache(), show_progress=True)
         layout = RunLayout(run_dir)
         counts = stats.to_json() if stats is not None else {}
-        return StageResult([layout.relative(layout.candidates_file), layout.relative(layout.candidates_stats)], counts)
+        # stats.json (seconds, embedding-cache use) is beside the lists, not an output: the outputs
+        # digest, which downstream stages depend on, covers content only
+        return StageResult([layout.relative(layout.candidates_file)], counts)
 
     def score(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.teach.stage import score_run
@@ -72,7 +74,8 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
         stats = score_run(run_dir, passages, settings, show_progress=True, embedding_cache=EmbeddingCache()) or {}
         counts = {k: v for k, v in stats.items() if isinstance(v, int)}
         layout = RunLayout(run_dir)
-        return StageResult([layout.relative(layout.scores_file), layout.relative(layout.scores_stats)], counts)
+        # stats.json (seconds, score-cache hits) is not an output, as for mine
+        return StageResult([layout.relative(layout.scores_file)], counts)
 
     def train(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.train.arms import train_arms

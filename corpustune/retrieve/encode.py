@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from corpustune.chunking import length_chunks
 from corpustune.data.atomic import atomic_open
+from corpustune.data.sealed import read_sealed, seal_file
 from corpustune.models import resolve_model
 from corpustune.models.resolve import cache_dir
 
@@ -137,12 +138,21 @@ class EmbeddingCache:
         key = hashlib.sha256(f"{model_fingerprint(model)}|{prompt}|{normalize}|{texts_digest(texts)}".encode()).hexdigest()
         return self.folder / f"{key[:32]}.npy"
 
+    def read(self, path: Path, rows: int, dimension: int) -> np.ndarray | None:
+        """The cached float32 (rows, dimension) embeddings at `path`, or None when there are none
+        or the entry does not match its seal (then it is moved aside with a warning, see
+        `corpustune.data.sealed`), so the caller encodes again."""
+        return read_sealed(path, lambda p: np.load(p, allow_pickle=False), shape=(rows, dimension),
+                           then="encoding the texts again")
+
     def encode(self, model, texts: Sequence[str], *, prompt: str = "", **kwargs) -> np.ndarray:
         """Like `encode`, but reads the result from the cache when the same request was made before."""
         path = self.path(model, texts, prompt=prompt, normalize=kwargs.get("normalize"))
-        if path.exists():
-            return np.load(path)
+        cached = self.read(path, len(texts), model.get_embedding_dimension())
+        if cached is not None:
+            return cached
         embeddings = encode(model, texts, prompt=prompt, **kwargs)
         with atomic_open(path, "wb") as handle:
             np.save(handle, embeddings)
+        seal_file(path, embeddings.shape)
         return embeddings

@@ -67,8 +67,9 @@ class BiEncoderTeacher:
         self.corpus_checked = True
         # normalize=None names the request as mining makes it (the model's own similarity)
         path = self.embedding_cache.path(self.encoder, self.corpus, prompt=self.passage_prompt)
-        if path.exists():
-            self.passages.preset(self.corpus, np.load(path))
+        vectors = self.embedding_cache.read(path, len(self.corpus), self.passages.dimension)
+        if vectors is not None:
+            self.passages.preset(self.corpus, vectors)
             self.corpus_reused = True
 
     def prepare(self, pairs: Sequence[Pair]) -> None:

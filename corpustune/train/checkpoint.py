@@ -3,7 +3,9 @@
 A checkpoint is a folder `checkpoint-<step>` written under a temporary name and renamed when
 complete; the file `latest` (replaced atomically) names the newest one. A run killed at any
 moment therefore resumes from a complete checkpoint, and replays the same data order (which
-depends only on seed and epoch) from the step after it.
+depends only on seed and epoch) from the step after it. Each checkpoint is sealed
+(`corpustune.data.sealed`: every file's sha256 and size in `SEAL.json`) and checked before it
+is loaded; only the newest is kept, so a damaged one is moved aside and training starts over.
 
 Nothing in a checkpoint can run code when it is loaded, so a run folder copied from elsewhere is
 safe to resume: weights are safetensors, the loop position and every RNG state are JSON, and the
@@ -14,6 +16,7 @@ optimizer and scheduler states (tensors, numbers, lists and dicts only) are read
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 import random
 import re
@@ -25,7 +28,10 @@ import numpy as np
 import torch
 
 from corpustune.data.atomic import write_json_atomic, write_text_atomic
+from corpustune.data.sealed import CORRUPT_SUFFIX, folder_problem, quarantine, seal_folder
 from corpustune.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 
 def rng_state() -> dict[str, Any]:
@@ -69,27 +75,44 @@ def save_checkpoint(root: Path, model, optimizer, scheduler, loop_state: dict[st
     torch.save(state, partial / "training_state.pt")
     write_json_atomic(partial / "rng.json", rng_state())
     write_json_atomic(partial / "loop.json", loop_state)
+    seal_folder(partial)
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
     write_text_atomic(root / "latest", final.name + "\n")
     for old in root.glob("checkpoint-*"):
-        if old != final:
+        if old != final and not old.name.endswith(CORRUPT_SUFFIX):  # a damaged one stays for inspection
             shutil.rmtree(old, ignore_errors=True)
     return final
 
 
 def latest_checkpoint(root: Path) -> Path | None:
+    """The newest checkpoint when every file matches the seal written with it; None when there is
+    none. A damaged one (truncated weights, edited loop state, a file missing) is moved aside
+    with a warning, and training starts again from step 0: never a resume from other weights."""
     pointer = root / "latest"
     if not pointer.exists():
         return None
-    folder = root / pointer.read_text().strip()
-    return folder if (folder / "loop.json").exists() else None
+    name = pointer.read_text(encoding="utf-8", errors="replace").strip()
+    folder = root / name
+    if not re.fullmatch(r"checkpoint-\d+", name) or not folder.is_dir():
+        logger.warning("%s names %r, which is not a checkpoint folder there; training starts again from step 0",
+                       pointer, name)
+        return None
+    problem = folder_problem(folder)
+    if problem is not None:
+        quarantine(folder, problem, "training starts again from step 0")
+        pointer.unlink()
+        return None
+    return folder
 
 
 def load_checkpoint(folder: Path, model, optimizer, scheduler, device: torch.device) -> dict[str, Any]:
-    """Restore weights, optimizer and scheduler (on `device`) and every RNG; returns the loop state."""
+    """Restore weights, optimizer and scheduler (on `device`) and every RNG; returns the loop state.
+    `folder` is one that `latest_checkpoint` checked against its seal."""
     from safetensors.torch import load_model
 
+    loop = json.loads((folder / "loop.json").read_text())
+    rng = json.loads((folder / "rng.json").read_text())
     load_model(model, str(folder / "model.safetensors"), device=str(device))
     path = folder / "training_state.pt"
     try:
@@ -103,5 +126,5 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler, device: torch.dev
         ) from None
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    set_rng_state(json.loads((folder / "rng.json").read_text()))
-    return json.loads((folder / "loop.json").read_text())
+    set_rng_state(rng)
+    return loop

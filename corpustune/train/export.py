@@ -8,16 +8,22 @@ from pathlib import Path
 from typing import Any
 
 from corpustune.data.atomic import write_text_atomic
+from corpustune.data.sealed import seal_folder
 
 
-def save_student(model, folder: Path, *, query_prompt: str, passage_prompt: str, card: dict[str, Any]) -> None:
+def save_student(model, folder: Path, *, query_prompt: str, passage_prompt: str, card: dict[str, Any],
+                 sealed: bool = False) -> None:
     """Save `model` to `folder` (replacing it whole) so that `SentenceTransformer(folder)` loads it
-    with no custom code and encodes with the training prompts (`prompt_name="query"`/`"document"`)."""
+    with no custom code and encodes with the training prompts (`prompt_name="query"`/`"document"`).
+    `sealed`: add a `SEAL.json` of its files (`corpustune.data.sealed`), for a folder that a
+    resumed run reads back."""
     model.prompts = {"query": query_prompt, "document": passage_prompt}
     partial = folder.with_name(f".{folder.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     model.save(str(partial), create_model_card=False)
     write_text_atomic(partial / "README.md", model_card(card, query_prompt, passage_prompt))
+    if sealed:
+        seal_folder(partial)
     old = folder.with_name(f".{folder.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():

@@ -13,6 +13,7 @@ are a few dozen lines here, with an exact resume we can test.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 import shutil
@@ -25,8 +26,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from corpustune.data.atomic import JsonlAppender, write_json_atomic
+from corpustune.data.atomic import JsonlAppender, read_jsonl_log, write_json_atomic, write_jsonl_atomic
 from corpustune.data.records import Passage
+from corpustune.data.sealed import folder_problem, quarantine
+from corpustune.errors import InputError
 from corpustune.hardware import chunk_tokens, use_bf16
 from corpustune.models import resolve_model
 from corpustune.parallel import Context, barrier, init_distributed
@@ -52,6 +55,18 @@ class LoopState:
     stopped_early: bool = False
     history: list[dict] = field(default_factory=list)
     teacher_temperature: float | None = None  # the calibrated tau_T when the config says auto
+
+
+def trim_log(path: Path, step: int) -> None:
+    """Keep only the records of steps up to `step` (the checkpoint a run resumes from; 0 for a
+    fresh start) in the training log `path`: steps done after that checkpoint, or by an attempt
+    that never reached one, are done again, and the log must hold each step once."""
+    if not path.exists():
+        return
+    records = list(read_jsonl_log(path))
+    kept = [record for record in records if record.get("step", 0) <= step]
+    if len(kept) < len(records):
+        write_jsonl_atomic(path, kept)
 
 
 def seed_everything(seed: int) -> None:
@@ -265,17 +280,30 @@ class Trainer:
             shutil.rmtree(checkpoints, ignore_errors=True)
             (self.out / "log.jsonl").unlink(missing_ok=True)
         barrier(self.context)
-        found = latest_checkpoint(checkpoints) if resume else None
+        # rank 0 checks the seals (and moves a damaged checkpoint aside) before the others look
+        found = self._resumable(checkpoints) if resume and self.context.is_main else None
+        barrier(self.context)
+        if resume and not self.context.is_main:
+            found = latest_checkpoint(checkpoints)
         if found is not None:
-            loop = load_checkpoint(found, self.model, self.optimizer, self.scheduler, self.context.device)
+            try:
+                loop = load_checkpoint(found, self.model, self.optimizer, self.scheduler, self.context.device)
+            except InputError:
+                raise
+            except Exception as error:  # sealed intact, so not damage: another version's or model's checkpoint
+                raise InputError(f"{found}: intact but cannot be loaded into this model ({type(error).__name__}: "
+                                 f"{error}); restart training (`corpustune train --restart`, or delete "
+                                 f"{checkpoints})") from error
             if loop.get("digest") != self.digest:
-                raise ValueError(
-                    f"{found} was made with other settings or data; pass a new run folder or restart from scratch"
-                )
+                raise InputError(f"{found} was made with other settings or data; pass a new run folder or restart "
+                                 f"training (`corpustune train --restart`, or delete {checkpoints})")
             self.state = LoopState(**{k: v for k, v in loop.items() if k != "digest"})
             self.loss_fn = None
         self.prepare_loss()
-        log = JsonlAppender(self.out / "log.jsonl") if self.context.is_main else None
+        log = None
+        if self.context.is_main:
+            trim_log(self.out / "log.jsonl", self.state.global_step)
+            log = JsonlAppender(self.out / "log.jsonl")
         progress = tqdm(
             total=self.total_steps, initial=self.state.global_step, desc="training", unit="step",
             disable=not self.show_progress,
@@ -291,6 +319,23 @@ class Trainer:
             self._save_best()
         self._publish()
         return self.state
+
+    def _resumable(self, checkpoints: Path) -> Path | None:
+        """The newest checkpoint, intact (`latest_checkpoint`), with the best model it counts on:
+        a checkpoint past a dev evaluation resumes with `best/` as its best model so far, so a
+        damaged `best/` is moved aside with the checkpoint and training starts again from step 0."""
+        found = latest_checkpoint(checkpoints)
+        if found is None or json.loads((found / "loop.json").read_text()).get("best_dev_loss") is None:
+            return found
+        best = self.out / "best"
+        problem = folder_problem(best) if best.is_dir() else "missing"
+        if problem is None:
+            return found
+        if best.is_dir():
+            quarantine(best, problem, "training starts again from step 0")
+        quarantine(found, f"its best model so far, {best}, is damaged or missing", "training starts again from step 0")
+        (checkpoints / "latest").unlink()
+        return None
 
     def _run_epoch(self, log, progress, checkpoints: Path) -> None:
         config, state = self.config, self.state
@@ -378,7 +423,7 @@ class Trainer:
         if self.context.is_main:
             save_student(
                 self.exported_model(), self.out / "best", query_prompt=self.config.query_prompt,
-                passage_prompt=self.config.passage_prompt, card=self._card(),
+                passage_prompt=self.config.passage_prompt, card=self._card(), sealed=True,
             )
         barrier(self.context)
 
