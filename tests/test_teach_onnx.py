@@ -279,3 +279,20 @@ def test_packaged_bge_small_equals_cls_of_its_graph_with_the_query_instruction()
     by_query = ours.reshape(len(QUERIES), len(TINY_PASSAGES))
     assert list(by_query.argmax(1)) == [0, 4, 3]  # aspirin, coffee, sleep: each query's own passage
     assert json.dumps(teacher.id).count("onnx-int8-68807e3ff2abb83c") == 1
+
+
+def test_a_corpustune_export_is_a_biencoder_teacher(tiny_biencoder_path, tmp_path):
+    pytest.importorskip("onnxscript", reason="needs the export extra: pip install 'corpustune[export]'")
+    from sentence_transformers import SentenceTransformer
+
+    from corpustune.export import export_model
+
+    folder = export_model(tiny_biencoder_path, tmp_path / "export").folder  # onnx/model.onnx, pooled in the graph
+    pairs = tiny_pairs()
+    teacher = build_teacher(TeacherSpec(kind="biencoder", model=str(folder), max_length=24, tokens_per_batch=64), [])
+    model = SentenceTransformer(str(tiny_biencoder_path), device="cpu")
+    model.max_seq_length = 24
+    queries = model.encode([p[0] for p in pairs], normalize_embeddings=True)
+    passages = model.encode([p[1] for p in pairs], normalize_embeddings=True)
+    within_fp32_bound(teacher.score(pairs), (queries * passages).sum(1))
+    assert teacher.id.endswith(":sentence_embedding")
