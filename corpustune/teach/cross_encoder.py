@@ -136,7 +136,7 @@ class OnnxCrossEncoderTeacher:
         self.output = "logits" if "logits" in outputs else outputs[0]
         if len(outputs) > 1 and self.output != "logits":
             raise InputError(f"cross-encoder {model!r}: the graph has outputs {outputs} and none is named 'logits'; "
-                             f"a teacher needs the relevance logits")
+                             f"export one whose relevance logits are its only output or are named 'logits'")
         self.max_length = self.onnx.max_length
         self.tokens_per_batch = self.onnx.batch_budget(tokens_per_batch)
         # Precision and digests are part of the id: the score cache must not mix models or quantizations.

@@ -156,14 +156,15 @@ class OnnxModel:
     """A loaded ONNX folder: its tokenizer (no padding, truncation to `max_length`), an
     onnxruntime CPU session, and what identifies it (`digest`, `precision`).
 
-    `sha256`: the digest the graph must have (a packaged alias's), "" for any.
+    `source.sha256`: the digest the graph must have (a packaged alias's), "" for any; `threads`:
+    onnxruntime's threads (None: torch's).
     """
 
     def __init__(self, source: OnnxSource, *, max_length: int, threads: int | None = None):
+        import tokenizers
         import torch
 
         ort = require_extra("onnxruntime", "export")
-        tokenizers = require_extra("tokenizers", "export")
         self.folder = folder = source.folder
         graph = graph_path(folder)
         if graph is None or not (folder / TOKENIZER_FILE).is_file():
@@ -235,14 +236,14 @@ class OnnxTexts:
         elif "last_hidden_state" in outputs or len(outputs) == 1:
             self.output = "last_hidden_state" if "last_hidden_state" in outputs else outputs[0]
             if not pooling:
-                raise InputError("this ONNX bi-encoder gives token vectors and says nothing of their pooling (no "
-                                 "1_Pooling/config.json); set the teacher's pooling: cls, mean or lasttoken")
+                raise InputError(f"{onnx.folder}: this ONNX bi-encoder gives token vectors and says nothing of their "
+                                 f"pooling (no 1_Pooling/config.json); set the teacher's pooling: cls, mean or lasttoken")
             if pooling not in POOLINGS:
-                raise InputError(f"pooling {pooling!r} of this ONNX bi-encoder: an ONNX teacher pools by "
-                                 f"{', '.join(POOLINGS)}; set the teacher's pooling to one of them")
+                raise InputError(f"{onnx.folder}: pooling {pooling!r}; an ONNX teacher pools by {', '.join(POOLINGS)}: "
+                                 f"set the teacher's pooling to one of them")
             self.pooling = pooling
         else:
-            raise InputError(f"this ONNX bi-encoder's graph has outputs {outputs}; a teacher needs "
+            raise InputError(f"{onnx.folder}: the graph has outputs {outputs}; a bi-encoder teacher needs "
                              f"'sentence_embedding' or 'last_hidden_state'")
         self.dimension = int(self.encode_batch(["a"], "").shape[1])
 
