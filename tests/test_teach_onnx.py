@@ -244,6 +244,8 @@ def direct(folder: Path, texts: list, max_length: int) -> list[np.ndarray]:
 
 
 def test_packaged_reranker_gives_its_model_card_scores():
+    # int8 kernels differ between instruction sets (VNNI here; AVX2-only CPUs multiply u8 x s8 in
+    # saturating 16-bit pairs), hence "about": the figures were measured on AVX-512 VNNI CPUs only
     packaged("ms-marco-minilm-l12")
     spec = TeacherSpec(kind="cross-encoder", model="ms-marco-minilm-l12")
     # MODELS.md's check runs both pairs in one batch (padded to the longer): 9.15 / -4.32
