@@ -168,12 +168,19 @@ def test_onnx_biencoder_pools_as_its_folder_says(onnx_backbone, tiny_biencoder_p
     assert teacher.id.endswith(":mean") and "'query: '" in teacher.id
 
 
-def test_onnx_biencoder_pooling_setting_overrides_the_folder(onnx_backbone, tiny_biencoder_path):
+def test_onnx_biencoder_pooling_setting_overrides_the_folder(onnx_backbone, tiny_biencoder_path, tmp_path):
     from transformers import AutoTokenizer, BertModel
 
     pairs = tiny_pairs()
     ours = build_teacher(TeacherSpec(kind="biencoder", model=str(onnx_backbone), max_length=24, pooling="cls"),
                          []).score(pairs)
+    # a folder saved by sentence-transformers before 6 names its pooling by flags
+    older = tmp_path / "older"
+    shutil.copytree(onnx_backbone, older)
+    (older / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 32, "pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}))
+    np.testing.assert_array_equal(build_teacher(TeacherSpec(kind="biencoder", model=str(older), max_length=24),
+                                                []).score(pairs), ours)
     backbone = tiny_biencoder_path.parent / "backbone"
     tokenizer, model = AutoTokenizer.from_pretrained(backbone), BertModel.from_pretrained(backbone).eval()
 
@@ -195,6 +202,12 @@ def test_bad_onnx_folders_and_settings_say_what_to_do(onnx_backbone, onnx_cross_
     shutil.copytree(onnx_backbone, no_pooling, ignore=shutil.ignore_patterns("modules.json", "1_Pooling"))
     with pytest.raises(InputError, match=r"no 1_Pooling/config\.json\); set the teacher's pooling: cls, mean"):
         build_teacher(TeacherSpec(kind="biencoder", model=str(no_pooling)), [])
+    prompt_left_out = tmp_path / "prompt-left-out"
+    shutil.copytree(onnx_backbone, prompt_left_out)
+    (prompt_left_out / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode": "mean",
+                                                                             "include_prompt": False}))
+    with pytest.raises(InputError, match=r"1_Pooling/config\.json: this pooling leaves out the prompt's tokens"):
+        build_teacher(TeacherSpec(kind="biencoder", model=str(prompt_left_out)), [])
     with pytest.raises(InputError, match=r"is an ONNX model, which computes in the precision it was saved in; "
                                          r"remove precision: bf16"):
         build_teacher(TeacherSpec(kind="cross-encoder", model=str(onnx_cross_encoder), precision="bf16"), [])
