@@ -21,7 +21,9 @@ class TeacherSpec(BaseModel):
     max_length: int = 512
     """Cross-encoder / bi-encoder token limit (the paper: 512)."""
     tokens_per_batch: int | None = None
-    """Cross-encoder / bi-encoder: batch size x padded length (None: 2,048 on CPU, 32,768 on GPU)."""
+    """Cross-encoder / bi-encoder: batch size x padded length (None: 2,048 on CPU, 32,768 on GPU;
+    1, one text per run, for an ONNX graph that quantizes activations per batch, e.g. the packaged
+    int8 models, whose outputs would otherwise depend on the batch)."""
     precision: Precision = "auto"
     """Cross-encoder / bi-encoder on torch: auto = bf16 where the hardware computes it natively
     (CUDA GPUs with bf16, CPUs with avx512_bf16 / amx_bf16), fp32 elsewhere. An ONNX model computes
