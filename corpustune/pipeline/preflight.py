@@ -59,7 +59,7 @@ def _mine(config: RunConfig, passages: list[Passage]) -> list[str]:
 def _score(config: RunConfig, passages: list[Passage]) -> list[str]:
     from corpustune.teach.config import DEFAULT_MODELS
 
-    roles = {"cross-encoder": "cross-encoder", "biencoder": "embedding", "llm": "llm"}
+    roles = {"cross-encoder": "cross-encoder", "biencoder": "biencoder", "llm": "llm"}
     for teacher in config.score.teachers:
         model = teacher.model or DEFAULT_MODELS[teacher.kind]
         if teacher.kind in roles and model is None:

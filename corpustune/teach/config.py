@@ -21,17 +21,25 @@ class TeacherSpec(BaseModel):
     max_length: int = 512
     """Cross-encoder / bi-encoder token limit (the paper: 512)."""
     tokens_per_batch: int | None = None
-    """Cross-encoder / bi-encoder: batch size x padded length (None: 2,048 on CPU, 32,768 on GPU)."""
+    """Cross-encoder / bi-encoder: batch size x padded length (None: 2,048 on CPU, 32,768 on GPU;
+    1, one text per run, for an ONNX graph that quantizes activations per batch, e.g. the packaged
+    int8 models, whose outputs would otherwise depend on the batch)."""
     precision: Precision = "auto"
-    """Cross-encoder / bi-encoder: auto = bf16 where the hardware computes it natively (CUDA GPUs
-    with bf16, CPUs with avx512_bf16 / amx_bf16), fp32 elsewhere."""
+    """Cross-encoder / bi-encoder on torch: auto = bf16 where the hardware computes it natively
+    (CUDA GPUs with bf16, CPUs with avx512_bf16 / amx_bf16), fp32 elsewhere. An ONNX model computes
+    in the precision it was saved in (int8 or fp32): leave auto."""
     llm_layout: Literal["passage_first", "query_first"] = "passage_first"
     llm_backend: Literal["auto", "llamacpp", "transformers"] = "auto"
     max_passage_words: int = 150
     """LLM prompts: passages are cut to this many words."""
     n_ctx: int = 2048
-    query_prompt: str = ""
+    query_prompt: str | None = None
+    """Bi-encoder: text put before each query; None: the packaged alias's own (bge-small: its
+    retrieval instruction), else none."""
     passage_prompt: str = ""
+    pooling: Literal["cls", "mean", "lasttoken"] | None = None
+    """ONNX bi-encoder whose graph gives token vectors: how to pool them; None: the alias's, else
+    the folder's sentence-transformers `1_Pooling/config.json`."""
     bm25_language: str | None = "english"
     trust_remote_code: bool = False
 

@@ -13,6 +13,7 @@ needs fewer) compute identical vectors for the texts they share.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -20,14 +21,43 @@ from corpustune.chunking import length_chunks
 from corpustune.retrieve.encode import encode_batch, token_lengths
 
 
+class TextEncoder(Protocol):
+    """What `TextEmbeddings` needs of a model: sentence-transformers on torch
+    (`SentenceTransformerTexts`) or an ONNX folder (`onnx_model.OnnxTexts`)."""
+
+    dimension: int
+
+    def token_lengths(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        """Tokens of each (prompt + text) after truncation, int64 (n,)."""
+        ...
+
+    def encode_batch(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        """Unit vectors of (prompt + text) for `texts` in one forward pass, float32 (n, dimension)."""
+        ...
+
+
+class SentenceTransformerTexts:
+    """A sentence-transformers model as a `TextEncoder`."""
+
+    def __init__(self, model):
+        self.model = model
+        self.dimension = model.get_embedding_dimension()
+
+    def token_lengths(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        return token_lengths(self.model, texts, prompt)
+
+    def encode_batch(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        return encode_batch(self.model, texts, prompt=prompt)
+
+
 class TextEmbeddings:
     """Unit-norm float32 vectors of texts under one model and prompt, computed on demand."""
 
-    def __init__(self, model, *, prompt: str = "", tokens_per_batch: int = 2048):
-        self.model = model
+    def __init__(self, encoder: TextEncoder, *, prompt: str = "", tokens_per_batch: int = 2048):
+        self.encoder = encoder
         self.prompt = prompt
         self.tokens_per_batch = tokens_per_batch
-        self.dimension = model.get_embedding_dimension()
+        self.dimension = encoder.dimension
         self.texts: list[str] = []  # row -> text
         self.rows: dict[str, int] = {}  # text -> row of `vectors`
         self.vectors = np.zeros((0, self.dimension), dtype=np.float32)  # (rows, d)
@@ -62,7 +92,7 @@ class TextEmbeddings:
         rows = np.asarray(self._new_rows(texts, 0), dtype=np.int64)
         if not len(rows):
             return
-        lengths = token_lengths(self.model, [self.texts[r] for r in rows], self.prompt)  # (new,)
+        lengths = self.encoder.token_lengths([self.texts[r] for r in rows], self.prompt)  # (new,)
         for batch in length_chunks(lengths, self.tokens_per_batch):
             for row in rows[batch].tolist():
                 self.batch_of[row] = len(self.batches)
@@ -77,7 +107,7 @@ class TextEmbeddings:
         for index in sorted({self.batch_of[r] for r in rows} - {-1}):
             if not self.encoded[index]:
                 batch = self.batches[index]
-                self.vectors[batch] = encode_batch(self.model, [self.texts[r] for r in batch], prompt=self.prompt)
+                self.vectors[batch] = self.encoder.encode_batch([self.texts[r] for r in batch], self.prompt)
                 self.encoded[index] = True
                 self.texts_encoded += len(batch)
         return self.vectors[rows]
