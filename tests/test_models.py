@@ -11,6 +11,7 @@ import pytest
 from corpustune.errors import ModelNotFoundError
 from corpustune.models import resolve, resolve_model
 from corpustune.models.registry import PACKAGED_MODELS, PackagedModel
+from tests.tiny_models import write_tiny_gguf
 
 
 @pytest.fixture
@@ -140,7 +141,7 @@ def test_cross_encoder_role_takes_no_packaged_alias():
 
 def test_paths_of_the_wrong_form_for_the_role(tmp_path):
     (tmp_path / "notes.gguf").write_text("not a model")
-    (tmp_path / "real.gguf").write_bytes(b"GGUF" + bytes(16))
+    write_tiny_gguf(tmp_path / "real.gguf")
     with pytest.raises(ModelNotFoundError, match=r"notes\.gguf: is not a GGUF file .*convert_hf_to_gguf"):
         resolve_model(str(tmp_path / "notes.gguf"), "gguf")
     with pytest.raises(ModelNotFoundError, match=r"is a folder, but this needs a GGUF model file"):
