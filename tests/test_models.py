@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import shutil
 import zipfile
 
 import pytest
 
 from corpustune.errors import ModelNotFoundError
 from corpustune.models import resolve, resolve_model
+from corpustune.models.resolve import check_model
 from corpustune.models.registry import PACKAGED_MODELS, PackagedModel
 from tests.tiny_models import write_tiny_gguf
 
@@ -107,16 +109,18 @@ def offline_hub(tmp_path, monkeypatch):
     return tmp_path / "hub"
 
 
-def test_offline_hub_id_fails_at_once_unless_cached(offline_hub):
+def test_offline_hub_id_fails_at_once_unless_cached(offline_hub, tiny_biencoder_path):
     with pytest.raises(ModelNotFoundError, match=r"BAAI/bge-base-en-v1\.5: HF_HUB_OFFLINE is set and the model is not in "
                        r"the local Hugging Face cache; .*hf download BAAI/bge-base-en-v1\.5"):
         resolve_model("BAAI/bge-base-en-v1.5", "embedding")
     snapshot = offline_hub / "models--BAAI--bge-base-en-v1.5" / "snapshots" / "abc123"
-    snapshot.mkdir(parents=True)
-    (snapshot / "config.json").write_text("{}")
+    shutil.copytree(tiny_biencoder_path, snapshot)
     (offline_hub / "models--BAAI--bge-base-en-v1.5" / "refs").mkdir()
     (offline_hub / "models--BAAI--bge-base-en-v1.5" / "refs" / "main").write_text("abc123")
     assert resolve_model("BAAI/bge-base-en-v1.5", "embedding") == str(snapshot)
+    (snapshot / "model.safetensors").write_bytes((snapshot / "model.safetensors").read_bytes()[:-100])
+    with pytest.raises(ModelNotFoundError, match=r"abc123/model\.safetensors: is [\d,]+ bytes, but its safetensors"):
+        check_model("BAAI/bge-base-en-v1.5", "embedding")  # the cached copy is what would load
 
 
 def test_offline_gguf_hub_id_names_the_download(offline_hub):

@@ -111,7 +111,10 @@ def _resolve(name: str, role: str | None, fetch: bool) -> str:
     if repo.count("/") == 1 and all(repo.split("/")) and not _looks_like_path(repo):
         if wanted is not None and (wanted.file or filename):
             return _hub_gguf(repo, filename, wanted, fetch)
-        return _hub_model(repo)
+        found = _hub_model(repo)
+        if wanted is not None and found != repo:  # the copy in the Hugging Face cache is what loads
+            _check_path(Path(found), wanted)
+        return found
     if _looks_like_path(name):
         raise ModelNotFoundError(f"{name}: no such model file or folder")
     raise ModelNotFoundError(
