@@ -127,6 +127,15 @@ def test_offline_gguf_hub_id_names_the_download(offline_hub):
     with pytest.raises(ModelNotFoundError, match=r"Qwen/Q-GGUF:q4\.gguf: HF_HUB_OFFLINE is set .*hf download Qwen/Q-GGUF "
                        r"q4\.gguf`\) and pass the path of the \.gguf file"):
         resolve_model("Qwen/Q-GGUF:q4.gguf", "gguf")
+    snapshot = offline_hub / "models--Qwen--Q-GGUF" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (offline_hub / "models--Qwen--Q-GGUF" / "refs").mkdir()
+    (offline_hub / "models--Qwen--Q-GGUF" / "refs" / "main").write_text("abc123")
+    write_tiny_gguf(snapshot / "q4.gguf")
+    assert resolve_model("Qwen/Q-GGUF:q4.gguf", "gguf") == str(snapshot / "q4.gguf")
+    write_tiny_gguf(snapshot / "q4.gguf", cut=30)  # an interrupted copy into the cache
+    with pytest.raises(ModelNotFoundError, match=r"abc123/q4\.gguf: is [\d,]+ bytes, but its GGUF tensor table"):
+        resolve_model("Qwen/Q-GGUF:q4.gguf", "gguf")
 
 
 @pytest.mark.parametrize("alias,role,fits", [

@@ -211,9 +211,12 @@ def _hub_gguf(repo: str, pattern: str, wanted: Role, fetch: bool) -> str:
     if isinstance(listing, str):
         if exact:
             try:
-                return huggingface_hub.hf_hub_download(repo, exact, local_files_only=True)
+                cached = huggingface_hub.hf_hub_download(repo, exact, local_files_only=True)
             except huggingface_hub.errors.LocalEntryNotFoundError:
                 pass
+            else:
+                check_gguf(Path(cached), wanted.needs)
+                return cached
         raise ModelNotFoundError(
             f"{repo}{':' + pattern if pattern else ''}: {listing} and the file is not in the local Hugging Face "
             f"cache; download it where there is a network (`hf download {repo} {exact or 'FILE.gguf'}`) and pass "
