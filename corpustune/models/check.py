@@ -155,10 +155,14 @@ class _Reader:
     def __init__(self, buffer) -> None:
         self.buffer, self.position = buffer, 0
 
-    def take(self, count: int) -> bytes:
+    def skip(self, count: int) -> None:
+        """Move past `count` bytes without copying them (a vocabulary holds ~10^5 strings)."""
         if count < 0 or self.position + count > len(self.buffer):
             raise _Truncated
         self.position += count
+
+    def take(self, count: int) -> bytes:
+        self.skip(count)
         return self.buffer[self.position - count:self.position]
 
     def unsigned(self, size: int) -> int:
@@ -204,7 +208,7 @@ def _gguf_extent(path: Path, reader: _Reader) -> int:
             _skip_value(path, reader, kind)
     extents = []
     for _ in range(tensors):
-        reader.string()
+        reader.skip(reader.unsigned(8))  # the tensor name
         dimensions = reader.unsigned(4)
         shape = struct.unpack(f"<{dimensions}Q", reader.take(8 * dimensions))
         kind, offset = reader.unsigned(4), reader.unsigned(8)
@@ -219,13 +223,13 @@ def _gguf_extent(path: Path, reader: _Reader) -> int:
 
 def _skip_value(path: Path, reader: _Reader, kind: int) -> None:
     if kind in GGUF_SCALAR_BYTES:
-        reader.take(GGUF_SCALAR_BYTES[kind])
+        reader.skip(GGUF_SCALAR_BYTES[kind])
     elif kind == GGUF_STRING:
-        reader.string()
+        reader.skip(reader.unsigned(8))
     elif kind == GGUF_ARRAY:
         element, count = reader.unsigned(4), reader.unsigned(8)
         if element in GGUF_SCALAR_BYTES:
-            reader.take(GGUF_SCALAR_BYTES[element] * count)
+            reader.skip(GGUF_SCALAR_BYTES[element] * count)
         else:
             for _ in range(count):
                 _skip_value(path, reader, element)
@@ -244,8 +248,9 @@ def token_limit(folder: Path) -> int | None:
         if not isinstance(config, dict) or not isinstance(config.get("max_position_embeddings"), int):
             continue
         limit = config["max_position_embeddings"]
-        tokenizer = path.parent / "tokenizer_config.json"
-        declared = _json(tokenizer).get("model_max_length") if tokenizer.is_file() else None
+        settings = path.parent / "tokenizer_config.json"
+        tokenizer = _json(settings) if settings.is_file() else {}
+        declared = tokenizer.get("model_max_length") if isinstance(tokenizer, dict) else None
         if isinstance(declared, int) and 0 < declared < limit:
             limit = declared
         return limit
