@@ -52,8 +52,10 @@ def _generate(config: RunConfig, passages: list[Passage]) -> list[str]:
 
 
 def _mine(config: RunConfig, passages: list[Passage]) -> list[str]:
-    for dense in config.mine.dense:
+    for index, dense in enumerate(config.mine.dense):
         check_model(dense.model, "embedding")
+        if dense.max_seq_length is not None:
+            _within_token_limit(dense.model, {f"mine.dense.{index}.max_seq_length": dense.max_seq_length})
     return []
 
 
