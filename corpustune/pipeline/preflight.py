@@ -55,7 +55,7 @@ def _mine(config: RunConfig, passages: list[Passage]) -> list[str]:
     for index, dense in enumerate(config.mine.dense):
         check_model(dense.model, "embedding")
         if dense.max_seq_length is not None:
-            _within_token_limit(dense.model, {f"mine.dense.{index}.max_seq_length": dense.max_seq_length})
+            check_token_limit(dense.model, {f"mine.dense.{index}.max_seq_length": dense.max_seq_length})
     return []
 
 
@@ -72,21 +72,22 @@ def _score(config: RunConfig, passages: list[Passage]) -> list[str]:
             check_model(model, "gguf" if teacher.kind == "llm" and teacher.llm_backend == "llamacpp"
                         else roles[teacher.kind])
         if teacher.kind in ("cross-encoder", "biencoder"):
-            _within_token_limit(model, {f"score.teachers.{index}.max_length": teacher.max_length})
+            check_token_limit(model, {f"score.teachers.{index}.max_length": teacher.max_length})
     return []
 
 
 def _student(config: RunConfig, passages: list[Passage]) -> list[str]:
     check_model(config.train.model, "embedding")
-    _within_token_limit(config.train.model, {"train.query_max_tokens": config.train.query_max_tokens,
-                                             "train.passage_max_tokens": config.train.passage_max_tokens})
+    check_token_limit(config.train.model, {"train.query_max_tokens": config.train.query_max_tokens,
+                                           "train.passage_max_tokens": config.train.passage_max_tokens})
     return []
 
 
-def _within_token_limit(model: str, settings: dict[str, int]) -> None:
-    """Raise InputError when a token setting (dotted name -> value) is above what `model` takes
-    per text (`models.check.token_limit`): the model would fail at its first longer text, in the
-    middle of a stage. A hub id, or a model whose config does not say, is left to load time."""
+def check_token_limit(model: str, settings: dict[str, int]) -> None:
+    """Raise InputError when a token setting (its setting path or option -> its value) is above
+    what `model` takes per text (`models.check.token_limit`): the model would fail at its first
+    longer text, in the middle of a stage. A hub id, or a model whose config does not say, is
+    left to load time."""
     path = local_model_path(model)
     limit = token_limit(path) if path is not None and path.is_dir() else None
     for name, value in settings.items():
