@@ -2,15 +2,17 @@
 
 Resolution order (later wins): the stage defaults (the paper's settings), a preset from
 `corpustune/presets/<name>.yaml` (one preset may `extends:` another and change only what differs),
-a user YAML file, `--set key.path=value` overrides, then the command's own options (`--data`,
-`--format`, a stage command's shortcuts such as `--epochs`).
+user YAML files (`--config`, several merge in the order given), `--set key.path=value` overrides,
+then the command's own options (`--data`, `--format`, a stage command's shortcuts such as `--epochs`).
+An invalid value is reported with the source that set it last (a file, a `--set`, an option).
 Every command resolves its settings this way, so a stage run by hand and `corpustune run` agree.
 The resolved config is saved as `RUN/config.yaml`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +29,22 @@ from corpustune.train.config import LossArm, TrainConfig
 PRESETS_DIR = Path(__file__).parent / "presets"
 
 
+MEASURE_EXAMPLES = "nDCG@10, R@100, RR@10, P@5, AP"
+
+
+def ir_measure(name: str) -> str:
+    """`name` when ir-measures parses it as a measure, else ValueError saying how to write one
+    (the evaluation would fail with it only after training)."""
+    import ir_measures
+
+    try:
+        ir_measures.parse_measure(name)
+    except Exception as error:  # ir-measures raises NameError, ValueError or SyntaxError, by what is wrong
+        raise ValueError(f"{name!r} is not an ir-measures measure ({type(error).__name__}: {error}); write one "
+                         f"as ir-measures names it, e.g. {MEASURE_EXAMPLES}") from None
+    return name
+
+
 class EvaluateConfig(BaseModel):
     """How base and tuned models are compared."""
 
@@ -34,8 +52,13 @@ class EvaluateConfig(BaseModel):
 
     split: str | None = Field("test", description="Human qrels split of a BEIR folder (skipped when the folder has none).")
     depth: int = Field(100, ge=1, description="Passages retrieved per query.")
-    measures: tuple[str, ...] = Field(("nDCG@10", "R@100"), description="ir-measures names.")
+    measures: tuple[str, ...] = Field(("nDCG@10", "R@100"), min_length=1, description="ir-measures names.")
     heldout: bool = Field(True, description="Also evaluate on the held-out synthetic queries, per query type.")
+
+    @field_validator("measures")
+    @classmethod
+    def _measures_parse(cls, measures: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(ir_measure(name) for name in measures)
 
 
 class SelectConfig(BaseModel):
@@ -60,6 +83,11 @@ class SelectConfig(BaseModel):
         1, ge=0, description="Held-out queries sharing fewer content words with their passage (or more with a "
         "few-shot example of their prompt) are dropped from every held-out set.",
     )
+
+    @field_validator("measure")
+    @classmethod
+    def _measure_parses(cls, measure: str) -> str:
+        return ir_measure(measure)
 
     @field_validator("weights")
     @classmethod
@@ -166,37 +194,63 @@ def parse_override(text: str) -> dict[str, Any]:
     return nested(path, value)
 
 
+@dataclass(frozen=True)
+class Layer:
+    """One source of settings: what it sets (nested mappings) and how a message names it."""
+
+    source: str
+    settings: dict[str, Any]
+
+
+def sets(settings: Mapping[str, Any], location: Sequence[str | int]) -> bool:
+    """Whether `settings` sets the value at `location` (a pydantic error location): it holds the
+    whole path, or a value other than a mapping above it (`merge` replaces such a value whole)."""
+    value: Any = settings
+    for part in location:
+        if not isinstance(value, Mapping):
+            return True
+        if part not in value:
+            return False
+        value = value[part]
+    return True
+
+
+def origin(layers: Sequence[Layer], location: Sequence[str | int]) -> str | None:
+    """The source of the last layer that sets `location` (None: a default)."""
+    return next((layer.source for layer in reversed(layers) if sets(layer.settings, location)), None)
+
+
 def resolve_config(
     data: Path | None,
     preset: str | None = None,
-    config_file: Path | None = None,
+    config_files: Sequence[Path] = (),
     overrides: tuple[str, ...] = (),
     options: Mapping[str, Any] | None = None,
 ) -> RunConfig:
-    """Build the run config from a preset, a YAML file and overrides; `data` sets `data.path`.
+    """Build the run config from a preset, YAML files (merged in order) and overrides; `data` sets `data.path`.
 
     `options` maps dotted setting paths to the values of a command's own options (None: not
-    given, so the setting keeps its resolved value).
+    given, so the setting keeps its resolved value). An invalid value raises InputError naming
+    the setting and the source that set it.
     """
-    settings: dict[str, Any] = {}
+    layers: list[Layer] = []
     if preset is not None:
-        settings = preset_settings(preset)
-    if config_file is not None:
-        settings = merge(settings, read_yaml_mapping(config_file))
-    for override in overrides:
-        settings = merge(settings, parse_override(override))
-    for path, value in (options or {}).items():
-        if value is not None:
-            settings = merge(settings, nested(path, value))
+        layers.append(Layer(f"preset {preset!r}", preset_settings(preset)))
+    layers += [Layer(str(path), read_yaml_mapping(path)) for path in config_files]
+    layers += [Layer(f"--set {override}", parse_override(override)) for override in overrides]
+    layers += [Layer("a command-line option", nested(path, value))
+               for path, value in (options or {}).items() if value is not None]
     if data is not None:
-        settings = merge(settings, {"data": {"path": str(data)}})
+        layers.append(Layer("--data", {"data": {"path": str(data)}}))
+    settings: dict[str, Any] = {}
+    for layer in layers:
+        settings = merge(settings, layer.settings)
     if "data" not in settings:
         raise InputError("no corpus given: pass --data PATH (or set data.path in the config file)")
     try:
         return RunConfig.model_validate(settings)
     except ValidationError as error:
-        where = f" (from {config_file})" if config_file else ""
-        raise InputError(f"invalid settings{where}: {validation_message(error)}") from None
+        raise InputError(f"invalid settings: {validation_message(error, lambda loc: origin(layers, loc))}") from None
 
 
 def commented_yaml(model: BaseModel, indent: int = 0) -> str:

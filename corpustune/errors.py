@@ -30,8 +30,9 @@ def require_extra(module: str, extra: str):
         ) from error
 
 
-def validation_message(error) -> str:
-    """A pydantic ValidationError as one line: `setting = value: what is wrong` per problem."""
+def validation_message(error, source=None) -> str:
+    """A pydantic ValidationError as one line: `setting = value: what is wrong` per problem;
+    `setting = value (from SOURCE): ...` where `source(location)` names where the value came from."""
     problems = []
     for problem in error.errors():
         where = ".".join(str(part) for part in problem["loc"])
@@ -41,5 +42,6 @@ def validation_message(error) -> str:
             message = "no such setting (`corpustune config` lists them all)"
         else:
             message = problem["msg"][0].lower() + problem["msg"][1:]
-        problems.append(f"{where}{shown}: {message}")
+        given = source(problem["loc"]) if source is not None else None
+        problems.append(f"{where}{shown}{f' (from {given})' if given else ''}: {message}")
     return "; ".join(problems)

@@ -27,6 +27,7 @@ from corpustune.errors import InputError
 from tests.conftest import TINY_PASSAGES
 from tests.llm_server import ScriptedServer
 from tests.lock_holder import lock_held_elsewhere
+from tests.tiny_models import build_tiny_biencoder, build_tiny_cross_encoder, write_tiny_gguf
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_SERVER = ["--backend", "openai", "--base-url", "http://127.0.0.1:9/v1"]
@@ -94,7 +95,32 @@ def _no_bool_metavar(tmp: Path, result) -> None:
     assert "<bool>" not in result.stdout
 
 
+def tiny_model(damage: Callable[[Path], object] = lambda model: None, kind: str = "biencoder"):
+    """A setup that saves a tiny real model as {tmp}/tiny/model (a sentence-transformers folder,
+    or with `kind="cross-encoder"` a sequence classifier), then applies `damage` to its folder."""
+    def setup(tmp: Path) -> None:
+        texts = [p.full_text() for p in TINY_PASSAGES]
+        build = build_tiny_biencoder if kind == "biencoder" else build_tiny_cross_encoder
+        model = build(tmp / "tiny" / ("" if kind == "biencoder" else "model"), texts)
+        damage(model)
+    return setup
+
+
+def _cut(path: Path, count: int) -> None:
+    path.write_bytes(path.read_bytes()[:-count])
+
+
+def _no_stage_ran(tmp: Path, result) -> None:
+    assert not (tmp / "run" / "queries").exists(), "a stage ran"
+
+
 OFFLINE = {"HF_HUB_OFFLINE": "1"}
+RUN_WITHOUT_PACKAGED_MODELS = [
+    "--set", "generate.backend={name: openai, model: scripted, base_url: 'http://127.0.0.1:9/v1'}",
+    "--set", "mine.dense=[]", "--set", "score.teachers=[{kind: bm25}]",
+]
+"""`run` settings that name no packaged model (the checks under test fail before any is opened)."""
+NOT_A_MODEL = {"c.jsonl": corpus_jsonl(), "notmodel/notes.txt": "not a model"}
 DUPLICATE = corpus_jsonl([{"_id": "a", "text": "one text"}, {"_id": "a", "text": "another"}])
 
 CASES = [
@@ -161,12 +187,13 @@ CASES = [
     Case("set-value-not-yaml", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--set", "train.epochs=[1"],
          2, "--set 'train.epochs=[1': the value '[1' is not valid YAML", {"c.jsonl": corpus_jsonl()}),
     Case("max-passages-0", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--max-passages", "0"], 2,
-         "invalid settings: generate.max_passages = 0: input should be greater than or equal to 1",
+         "invalid settings: generate.max_passages = 0 (from a command-line option): input should be greater than or "
+         "equal to 1",
          {"c.jsonl": corpus_jsonl()}),
     Case("negative-temperature", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--temperature", "-1"], 2,
-         "generate.temperature = -1.0: input should be greater than or equal to 0", {"c.jsonl": corpus_jsonl()}),
+         "generate.temperature = -1.0 (from a command-line option): input should be greater than or equal to 0", {"c.jsonl": corpus_jsonl()}),
     Case("list-size-1", ["mine", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--list-size", "1"], 2,
-         "mine.list_size = 1: input should be greater than or equal to 2", {"c.jsonl": corpus_jsonl()}),
+         "mine.list_size = 1 (from a command-line option): input should be greater than or equal to 2", {"c.jsonl": corpus_jsonl()}),
     Case("damaged-generation-log", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", *NO_SERVER], 2,
          "run/cache/generation.log.jsonl: line 2 is damaged (not a JSON object in UTF-8); delete or repair that line",
          {"c.jsonl": corpus_jsonl(), "run/cache/generation.log.jsonl": '{"key": "k"}\n{"key": \n'}),
@@ -216,6 +243,86 @@ CASES = [
     Case("help-without-bool-metavars", ["generate", "--help"], 0, "--json-mode / --no-json-mode", stream="stdout",
          check=_no_bool_metavar),
     Case("version", ["--version"], 0, f"corpustune {__version__}", stream="stdout"),
+    # 13. issue 28: settings (4, 7, 15, 16) and models (14), all refused before the first stage
+    Case("repeated-config-merges-in-order",
+         ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--config", "{tmp}/a.yaml", "--config",
+          "{tmp}/b.yaml", *NO_SERVER], 2, "train.epochs = 0 (from {tmp}/a.yaml): input should be greater than or equal",
+         {"c.jsonl": corpus_jsonl(), "a.yaml": "train:\n  epochs: 0\n", "b.yaml": "mine:\n  list_size: 5\n"}),
+    Case("bad-value-of-the-second-config-names-it",
+         ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--config", "{tmp}/base.yaml", "--config",
+          "{tmp}/mine.yaml", *NO_SERVER], 2, "mine.list_size = 1 (from {tmp}/mine.yaml): input should be greater",
+         {"c.jsonl": corpus_jsonl(), "base.yaml": "train:\n  epochs: 2\n", "mine.yaml": "mine:\n  list_size: 1\n"}),
+    Case("bad-set-value-names-the-set",
+         ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--config", "{tmp}/base.yaml", "--set",
+          "train.epochs=0", *NO_SERVER], 2,
+         "invalid settings: train.epochs = 0 (from --set train.epochs=0): input should be greater than or equal to 1",
+         {"c.jsonl": corpus_jsonl(), "base.yaml": "train:\n  epochs: 2\n"}),
+    Case("train-list-size-1", ["train", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--list-size", "1"], 2,
+         "train.list_size = 1 (from a command-line option): input should be greater than or equal to 2",
+         {"c.jsonl": corpus_jsonl()}),
+    Case("run-train-list-size-1", ["run", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--set", "train.list_size=1"],
+         2, "train.list_size = 1 (from --set train.list_size=1): input should be greater than or equal to 2",
+         {"c.jsonl": corpus_jsonl()}, check=_no_folder("run")),
+    Case("passage-max-tokens-above-the-models-positions",
+         ["run", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", *RUN_WITHOUT_PACKAGED_MODELS,
+          "--set", "train.model={tmp}/tiny/model", "--set", "train.passage_max_tokens=1000"], 2,
+         "train.passage_max_tokens = 1000, but the model {tmp}/tiny/model takes at most 64 tokens per text",
+         {"c.jsonl": corpus_jsonl()}, setup=tiny_model(), check=_no_stage_ran),
+    Case("query-max-tokens-above-the-models-positions",
+         ["train", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--model", "{tmp}/tiny/model",
+          "--query-max-tokens", "65", "--passage-max-tokens", "64"], 2,
+         "train.query_max_tokens = 65, but the model {tmp}/tiny/model takes at most 64", {"c.jsonl": corpus_jsonl()},
+         setup=tiny_model()),
+    Case("teacher-max-length-above-the-models-positions",
+         ["score", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--teacher", "cross-encoder:{tmp}/tiny/model",
+          "--max-length", "512"], 2,
+         "score.teachers.0.max_length = 512, but the model {tmp}/tiny/model takes at most 128",
+         {"c.jsonl": corpus_jsonl()}, setup=tiny_model(kind="cross-encoder")),
+    Case("mining-model-max-seq-length-above-its-positions",
+         ["mine", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--set",
+          "mine.dense=[{model: '{tmp}/tiny/model', max_seq_length: 100}]"], 2,
+         "mine.dense.0.max_seq_length = 100, but the model {tmp}/tiny/model takes at most 64", {"c.jsonl": corpus_jsonl()},
+         setup=tiny_model()),
+    Case("evaluate-max-seq-length-above-the-models-positions",
+         ["evaluate", "--data", "{tmp}/beir", "--model", "{tmp}/tiny/model", "--max-seq-length", "65"], 2,
+         "--max-seq-length = 65, but the model {tmp}/tiny/model takes at most 64", beir(), setup=tiny_model()),
+    Case("no-teachers", ["score", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--set", "score.teachers=[]"], 2,
+         "score.teachers = [] (from --set score.teachers=[]): value error, no teacher: name at least one",
+         {"c.jsonl": corpus_jsonl()}),
+    Case("select-measure-not-a-measure",
+         ["run", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--set", "select.measure=nDCG@ten"], 2,
+         "select.measure = 'nDCG@ten' (from --set select.measure=nDCG@ten): value error, 'nDCG@ten' is not an "
+         "ir-measures measure", {"c.jsonl": corpus_jsonl()}, check=_no_folder("run")),
+    Case("evaluate-measures-name-an-unknown-measure",
+         ["run", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--set", "evaluate.measures=[nDCG@10, Foo@3]"], 2,
+         "value error, 'Foo@3' is not an ir-measures measure (NameError: measure not found: Foo)",
+         {"c.jsonl": corpus_jsonl()}, check=_no_folder("run")),
+    Case("folder-not-a-model-as-student",
+         ["run", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", *RUN_WITHOUT_PACKAGED_MODELS,
+          "--set", "train.model={tmp}/notmodel"], 2,
+         "{tmp}/notmodel: is not a model folder (it has neither config.json nor modules.json), but this needs an "
+         "embedding model", NOT_A_MODEL, check=_no_folder("run")),
+    Case("folder-not-a-model-as-biencoder-teacher",
+         ["score", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--teacher", "biencoder:{tmp}/notmodel"], 2,
+         "{tmp}/notmodel: is not a model folder", NOT_A_MODEL),
+    Case("folder-not-a-model-to-evaluate",
+         ["evaluate", "--data", "{tmp}/beir", "--model", "{tmp}/notmodel", "--out", "{tmp}/e.json"], 2,
+         "{tmp}/notmodel: is not a model folder", beir() | NOT_A_MODEL),
+    Case("truncated-safetensors-of-the-student",
+         ["train", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--model", "{tmp}/tiny/model"], 2,
+         "{tmp}/tiny/model/model.safetensors: is ", {"c.jsonl": corpus_jsonl()},
+         setup=tiny_model(lambda model: _cut(model / "model.safetensors", 1000))),
+    Case("broken-config-json-of-the-evaluated-model",
+         ["evaluate", "--data", "{tmp}/beir", "--model", "{tmp}/tiny/model", "--out", "{tmp}/e.json"], 2,
+         "{tmp}/tiny/model/config.json: is not valid JSON (line ", beir(),
+         setup=tiny_model(lambda model: _cut(model / "config.json", 5))),
+    Case("truncated-gguf-generator",
+         ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--model", "{tmp}/m.gguf"], 2,
+         "m.gguf: is 314 bytes, but its GGUF tensor table needs at least 324 (truncated)", {"c.jsonl": corpus_jsonl()},
+         setup=lambda tmp: write_tiny_gguf(tmp / "m.gguf", cut=10), check=_no_folder("run/queries")),
+    Case("text-file-starting-with-gguf-as-llm-teacher",
+         ["score", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--teacher", "llm:{tmp}/m.gguf"], 2,
+         "m.gguf: is GGUF version", {"c.jsonl": corpus_jsonl(), "m.gguf": "GGUF is llama.cpp's format\n"}),
 ]
 
 
@@ -278,7 +385,7 @@ def test_ctrl_c_in_run_is_reported_as_interrupted(tmp_path, tiny_biencoder_path)
             "generate": {"backend": {"name": "openai", "model": "scripted", "base_url": server.base_url,
                                      "max_concurrency": 1}, "types": ["question"], "batch_passages": 1},
             "mine": {"dense": []}, "score": {"teachers": [{"kind": "bm25"}]},
-            "train": {"model": str(tiny_biencoder_path)},
+            "train": {"model": str(tiny_biencoder_path), "query_max_tokens": 16, "passage_max_tokens": 32},
         }
         (tmp_path / "settings.yaml").write_text(json.dumps(settings))
         process = subprocess.Popen(

@@ -18,12 +18,13 @@ def test_printed_config_reads_back_to_the_same_settings(preset, tmp_path):
     assert printed.exit_code == 0, printed.output
     assert "# Passages (title + text) are cut to this many characters in the prompt." in printed.output
     (tmp_path / "run.yaml").write_text(printed.output)
-    assert resolve_config(None, None, tmp_path / "run.yaml") == resolve_config(Path("corpus.jsonl"), preset)
+    assert resolve_config(None, None, [tmp_path / "run.yaml"]) == resolve_config(Path("corpus.jsonl"), preset)
 
 
 def test_layers_apply_in_order(tmp_path):
     (tmp_path / "mine.yaml").write_text("train:\n  epochs: 7\n  list_size: 5\n")
-    config = resolve_config(Path("c.jsonl"), "laptop", tmp_path / "mine.yaml", ("train.epochs=2", "ablation=[infonce]"))
+    config = resolve_config(Path("c.jsonl"), "laptop", [tmp_path / "mine.yaml"],
+                            ("train.epochs=2", "ablation=[infonce]"))
     assert (config.train.epochs, config.train.list_size, config.ablation) == (2, 5, ("infonce",))
     assert config.generate.backend.model == "qwen-coder-0.5b"
     assert resolve_config(Path("c.jsonl")).train.learning_rate == 2e-4
@@ -31,14 +32,48 @@ def test_layers_apply_in_order(tmp_path):
 
 def test_bad_settings_name_the_file_and_the_field(tmp_path):
     (tmp_path / "bad.yaml").write_text("train:\n  epochz: 3\n")
-    with pytest.raises(InputError, match=r"invalid settings \(from .*bad\.yaml\): train\.epochz = 3: no such setting"):
-        resolve_config(Path("c.jsonl"), None, tmp_path / "bad.yaml")
+    with pytest.raises(InputError, match=r"invalid settings: train\.epochz = 3 \(from .*bad\.yaml\): no such setting"):
+        resolve_config(Path("c.jsonl"), None, [tmp_path / "bad.yaml"])
     with pytest.raises(InputError, match="unknown preset 'fast'; choose one of laptop, laptop-long, paper"):
         resolve_config(Path("c.jsonl"), "fast")
     with pytest.raises(InputError, match="expected key.path=value"):
         parse_override("train.epochs")
     with pytest.raises(InputError, match="no corpus given"):
         resolve_config(None, "laptop")
+
+
+def test_config_files_merge_in_order_the_later_winning(tmp_path):
+    (tmp_path / "a.yaml").write_text("train:\n  epochs: 7\n  list_size: 5\nmine:\n  list_size: 9\n")
+    (tmp_path / "b.yaml").write_text("train:\n  epochs: 3\n")
+    config = resolve_config(Path("c.jsonl"), "laptop", [tmp_path / "a.yaml", tmp_path / "b.yaml"])
+    assert (config.train.epochs, config.train.list_size, config.mine.list_size) == (3, 5, 9)
+    swapped = resolve_config(Path("c.jsonl"), "laptop", [tmp_path / "b.yaml", tmp_path / "a.yaml"])
+    assert swapped.train.epochs == 7
+
+
+@pytest.mark.parametrize(("files", "overrides", "expected"), [
+    ({"a.yaml": "train:\n  epochs: 0\n", "b.yaml": "mine:\n  list_size: 5\n"}, (),
+     "train.epochs = 0 (from {tmp}/a.yaml): input should be greater than or equal to 1"),
+    ({"a.yaml": "mine:\n  list_size: 5\n", "b.yaml": "mine:\n  list_size: 1\n"}, (),
+     "mine.list_size = 1 (from {tmp}/b.yaml): input should be greater than or equal to 2"),
+    ({"a.yaml": "train:\n  epochs: 4\n"}, ("train.epochs=0",),
+     "train.epochs = 0 (from --set train.epochs=0): input should be greater than or equal to 1"),
+    ({"a.yaml": "train:\n  epochs: 0\n"}, ("train.epochs=2", "mine.list_size=5"),
+     None),  # a bad value that a later source replaces is no error
+    ({"a.yaml": "score:\n  teachers: [{kind: bm25}]\n"}, ("score.teachers=[{kind: bm26}]",),
+     "score.teachers.0.kind = 'bm26' (from --set score.teachers=[{kind: bm26}]): input should be"),
+])
+def test_an_invalid_value_names_the_source_that_set_it(files, overrides, expected, tmp_path):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    paths = [tmp_path / name for name in files]
+    if expected is None:
+        resolve_config(Path("c.jsonl"), "laptop", paths, overrides)
+        return
+    with pytest.raises(InputError) as raised:
+        resolve_config(Path("c.jsonl"), "laptop", paths, overrides)
+    assert expected.replace("{tmp}", str(tmp_path)) in str(raised.value)
+    assert str(raised.value).count("(from ") == 1
 
 
 def test_a_preset_extends_another_and_changes_only_what_it_names(tmp_path, monkeypatch):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import shutil
 import zipfile
 
 import pytest
 
 from corpustune.errors import ModelNotFoundError
 from corpustune.models import resolve, resolve_model
+from corpustune.models.resolve import check_model
 from corpustune.models.registry import PACKAGED_MODELS, PackagedModel
+from tests.tiny_models import write_tiny_gguf
 
 
 @pytest.fixture
@@ -106,21 +109,32 @@ def offline_hub(tmp_path, monkeypatch):
     return tmp_path / "hub"
 
 
-def test_offline_hub_id_fails_at_once_unless_cached(offline_hub):
+def test_offline_hub_id_fails_at_once_unless_cached(offline_hub, tiny_biencoder_path):
     with pytest.raises(ModelNotFoundError, match=r"BAAI/bge-base-en-v1\.5: HF_HUB_OFFLINE is set and the model is not in "
                        r"the local Hugging Face cache; .*hf download BAAI/bge-base-en-v1\.5"):
         resolve_model("BAAI/bge-base-en-v1.5", "embedding")
     snapshot = offline_hub / "models--BAAI--bge-base-en-v1.5" / "snapshots" / "abc123"
-    snapshot.mkdir(parents=True)
-    (snapshot / "config.json").write_text("{}")
+    shutil.copytree(tiny_biencoder_path, snapshot)
     (offline_hub / "models--BAAI--bge-base-en-v1.5" / "refs").mkdir()
     (offline_hub / "models--BAAI--bge-base-en-v1.5" / "refs" / "main").write_text("abc123")
     assert resolve_model("BAAI/bge-base-en-v1.5", "embedding") == str(snapshot)
+    (snapshot / "model.safetensors").write_bytes((snapshot / "model.safetensors").read_bytes()[:-100])
+    with pytest.raises(ModelNotFoundError, match=r"abc123/model\.safetensors: is [\d,]+ bytes, but its safetensors"):
+        check_model("BAAI/bge-base-en-v1.5", "embedding")  # the cached copy is what would load
 
 
 def test_offline_gguf_hub_id_names_the_download(offline_hub):
     with pytest.raises(ModelNotFoundError, match=r"Qwen/Q-GGUF:q4\.gguf: HF_HUB_OFFLINE is set .*hf download Qwen/Q-GGUF "
                        r"q4\.gguf`\) and pass the path of the \.gguf file"):
+        resolve_model("Qwen/Q-GGUF:q4.gguf", "gguf")
+    snapshot = offline_hub / "models--Qwen--Q-GGUF" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (offline_hub / "models--Qwen--Q-GGUF" / "refs").mkdir()
+    (offline_hub / "models--Qwen--Q-GGUF" / "refs" / "main").write_text("abc123")
+    write_tiny_gguf(snapshot / "q4.gguf")
+    assert resolve_model("Qwen/Q-GGUF:q4.gguf", "gguf") == str(snapshot / "q4.gguf")
+    write_tiny_gguf(snapshot / "q4.gguf", cut=30)  # an interrupted copy into the cache
+    with pytest.raises(ModelNotFoundError, match=r"abc123/q4\.gguf: is [\d,]+ bytes, but its GGUF tensor table"):
         resolve_model("Qwen/Q-GGUF:q4.gguf", "gguf")
 
 
@@ -141,7 +155,7 @@ def test_cross_encoder_role_takes_the_packaged_onnx_reranker_only():
 
 def test_paths_of_the_wrong_form_for_the_role(tmp_path):
     (tmp_path / "notes.gguf").write_text("not a model")
-    (tmp_path / "real.gguf").write_bytes(b"GGUF" + bytes(16))
+    write_tiny_gguf(tmp_path / "real.gguf")
     with pytest.raises(ModelNotFoundError, match=r"notes\.gguf: is not a GGUF file .*convert_hf_to_gguf"):
         resolve_model(str(tmp_path / "notes.gguf"), "gguf")
     with pytest.raises(ModelNotFoundError, match=r"is a folder, but this needs a GGUF model file"):

@@ -257,16 +257,17 @@ def direct(folder: Path, texts: list, max_length: int) -> list[np.ndarray]:
 
 
 def test_packaged_reranker_gives_its_model_card_scores():
-    # int8 kernels differ between instruction sets (VNNI here; AVX2-only CPUs multiply u8 x s8 in
-    # saturating 16-bit pairs), hence "about": the figures were measured on AVX-512 VNNI CPUs only
+    # The fp32 model card gives 9.22 / -4.08. The graph quantizes activations to 8 bits with one
+    # scale per batch, and its int8 kernels differ between instruction sets (VNNI; AVX2-only CPUs
+    # multiply u8 x s8 in saturating 16-bit pairs), so the scores are the card's within the
+    # quantization error of one activation scale: on 400 SciFact pairs a change of batch (the same
+    # error source) moved scores by up to 0.58. A wrong model, tokenizer or padding is off by far more.
     packaged("ms-marco-minilm-l12")
     spec = TeacherSpec(kind="cross-encoder", model="ms-marco-minilm-l12")
-    # MODELS.md's check runs both pairs in one batch (padded to the longer): 9.15 / -4.32
     both = build_teacher(spec.model_copy(update={"tokens_per_batch": 4096}), []).score(CARD_PAIRS)
-    np.testing.assert_allclose(both, [9.15, -4.32], atol=0.05)
-    # one pair per run (the default for this graph): closer to the fp32 model card's 9.22 / -4.08
     alone = build_teacher(spec, []).score(CARD_PAIRS)
-    np.testing.assert_allclose(alone, [9.22, -4.08], atol=0.1)
+    for scores in (both, alone):
+        np.testing.assert_allclose(scores, [9.22, -4.08], atol=0.6)
 
 
 def test_packaged_reranker_scores_equal_one_pair_at_a_time():

@@ -72,7 +72,7 @@ def test_train_command_writes_a_loadable_model_with_prompts(tiny_biencoder_path,
 def test_human_qrels_baseline_trains_infonce_only(tiny_biencoder_path, tmp_path):
     run, data = make_run(tmp_path)
     args = ["train", "--run", str(run), "--data", str(data), "--model", str(tiny_biencoder_path),
-            "--human-split", "train", "--epochs", "1", "--queries-per-step", "5"]
+            "--human-split", "train", "--epochs", "1", "--queries-per-step", "5", "--passage-max-tokens", "32"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
     log = [json.loads(line) for line in (RunLayout(run).human_baseline_dir("train") / "log.jsonl").read_text().splitlines()]

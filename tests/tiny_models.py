@@ -7,6 +7,7 @@ by `SentenceTransformer(path)` / `CrossEncoder(path)`), only small and random.
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -81,3 +82,27 @@ def build_tiny_cross_encoder(folder: Path, texts: Iterable[str], seed: int = 0, 
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+GGML_F32, GGML_Q8_0 = 0, 8  # 4 bytes per value; blocks of 32 values in 34 bytes (an fp16 scale + 32 int8)
+
+
+def _gguf_string(text: str) -> bytes:
+    data = text.encode()
+    return struct.pack("<Q", len(data)) + data
+
+
+def write_tiny_gguf(path: Path, cut: int = 0) -> int:
+    """Write a GGUF v3 file by its specification (llama.cpp's gguf.md: header, metadata, tensor
+    table, data at 32-byte alignment) with two metadata entries, 8 f32 values and 64 Q8_0 values;
+    returns its full length (the file written is `cut` bytes shorter). No weights llama.cpp runs."""
+    header = b"GGUF" + struct.pack("<IQQ", 3, 2, 2)  # version, tensors, metadata entries
+    header += _gguf_string("general.architecture") + struct.pack("<I", 8) + _gguf_string("tiny")  # a string
+    header += _gguf_string("tiny.vocab") + struct.pack("<IIQ", 9, 8, 2) + _gguf_string("a") + _gguf_string("bc")
+    header += _gguf_string("w") + struct.pack("<IQ", 1, 8) + struct.pack("<IQ", GGML_F32, 0)
+    header += _gguf_string("q") + struct.pack("<IQQ", 2, 32, 2) + struct.pack("<IQ", GGML_Q8_0, 32)
+    header += b"\0" * (-len(header) % 32)
+    data = b"\1" * 32 + b"\2" * 68  # 8 x 4 bytes at offset 0, then 2 blocks x 34 bytes at offset 32
+    content = header + data
+    path.write_bytes(content[:len(content) - cut])
+    return len(content)

@@ -49,6 +49,10 @@ def command(
             trust_remote_code=trust_remote_code,
         ),
     )
+    if retriever != "bm25" and max_seq_length is not None:
+        from corpustune.pipeline.preflight import check_token_limit
+
+        check_token_limit(model, {"--max-seq-length": max_seq_length})
     started = time.perf_counter()
     report = ReadReport()
     passages = read_passages(corpus.spec(data), report)

@@ -32,7 +32,10 @@ RunFolder = Annotated[
 Preset = Annotated[str | None, typer.Option(
     help="laptop (offline, 2 CPU cores, ~40 min), laptop-long (the same, more passages) or paper (GPU, hub models)."
 )]
-ConfigFile = Annotated[Path | None, typer.Option("--config", help="YAML file overriding any setting (see `corpustune config`).")]
+ConfigFile = Annotated[list[Path] | None, typer.Option(
+    "--config", help="YAML file overriding any setting (see `corpustune config`); repeat it to merge several files in "
+    "order, a later file winning where two set the same setting.",
+)]
 Overrides = Annotated[list[str] | None, typer.Option("--set", help="Override one setting, e.g. --set train.epochs=2.")]
 Format = Annotated[str | None, typer.Option("--format", help="auto, beir, jsonl, csv, tsv, parquet or textdir.")]
 IdField = Annotated[str | None, typer.Option("--id-field", help="Record field holding the id (default `_id`, else `id`).")]
@@ -76,21 +79,22 @@ class CorpusOptions:
 @dataclass(frozen=True)
 class SettingsOptions:
     """What `run` and every stage command take to resolve the run's settings: the corpus and how to
-    read it, a preset, a config file and --set overrides."""
+    read it, a preset, config files (merged in order) and --set overrides."""
 
     corpus: CorpusOptions
     data: Path | None = None
     preset: str | None = "laptop"
-    config: Path | None = None
+    config: list[Path] | None = None
     overrides: list[str] | None = None
 
     def resolve(self, shortcuts: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()):
-        """The RunConfig: preset, config file, --set (then `overrides`), then the command's own
+        """The RunConfig: preset, config files, --set (then `overrides`), then the command's own
         options `shortcuts` (dotted setting path -> value, None: not given) and the corpus options."""
         from corpustune.config import resolve_config
 
         given = dict(shortcuts or {}) | self.corpus.settings()
-        return resolve_config(self.data, self.preset, self.config, (*(self.overrides or ()), *overrides), given)
+        return resolve_config(self.data, self.preset, self.config or (), (*(self.overrides or ()), *overrides),
+                              given)
 
 
 def _with_options(options: dict[str, tuple[Any, Any]], parameter: str,

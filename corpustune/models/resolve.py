@@ -8,7 +8,9 @@ A model argument is one of:
   downloaded into the Hugging Face cache on first use.
 
 Given the role the model is asked for (`ROLES`), an alias of the wrong kind, a folder where a
-GGUF file is needed or a file that is not GGUF fails at once with the aliases that fit. A hub id
+GGUF file is needed or a file that is not GGUF fails at once with the aliases that fit; a local
+folder or file (an installed alias's too) is opened far enough to know it loads
+(`corpustune.models.check`). A hub id
 is checked with one metadata request: when the hub cannot be reached (or `HF_HUB_OFFLINE` is
 set) a model already in the Hugging Face cache is used from there, and any other fails at once
 instead of after the loaders' retries.
@@ -30,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpustune.errors import ModelNotFoundError
+from corpustune.models.check import check_gguf, check_model_folder
 from corpustune.models.registry import PACKAGED_MODELS, ModelKind, PackagedModel
 
 CACHE_ENV = "CORPUSTUNE_CACHE"
 CHUNK = 1 << 20
-GGUF_MAGIC = b"GGUF"
 HUB_TIMEOUT_S = 10.0
 
 
@@ -42,17 +44,19 @@ HUB_TIMEOUT_S = 10.0
 class Role:
     """What a model is asked for: `needs` says it to the user; `kinds` are the packaged kinds
     that fit; `file` is True when only a GGUF file fits and False when only a folder or hub id
-    does (None: either)."""
+    does (None: either); `weights` is False when only the tokenizer is read."""
 
     needs: str
     kinds: tuple[ModelKind, ...]
     file: bool | None
+    weights: bool = True
 
 
 ROLES = {
     "embedding": Role("an embedding model (a sentence-transformers folder or hub id)",
                       ("sentence-transformers",), False),
-    "tokenizer": Role("a model with a Hugging Face tokenizer (a folder or hub id)", ("sentence-transformers",), False),
+    "tokenizer": Role("a model with a Hugging Face tokenizer (a folder or hub id)", ("sentence-transformers",), False,
+                      weights=False),
     "cross-encoder": Role("a cross-encoder (a Hugging Face sequence-classification folder or hub id, e.g. "
                           "BAAI/bge-reranker-base, or an ONNX folder: model.onnx + tokenizer.json)",
                           ("onnx-cross-encoder",), False),
@@ -61,6 +65,11 @@ ROLES = {
     "gguf": Role("a GGUF model file for llama.cpp", ("gguf",), True),
     "llm": Role("an LLM: a GGUF file (llama.cpp) or a Hugging Face causal language model", ("gguf",), None),
 }
+
+
+KIND_ROLES = {"sentence-transformers": ROLES["embedding"], "gguf": ROLES["gguf"],
+              "onnx-cross-encoder": ROLES["cross-encoder"], "onnx-embedding": ROLES["biencoder"]}
+"""What a packaged model of each kind is checked as when no role is asked for."""
 
 
 def cache_dir() -> Path:
@@ -93,7 +102,10 @@ def _resolve(name: str, role: str | None, fetch: bool) -> str:
             raise ModelNotFoundError(_wrong_alias(model, wanted))
         if not fetch and not is_available(model):
             raise _not_installed(model)
-        return str(materialize(model)) if fetch else name
+        local = materialize(model) if fetch else installed_path(model)
+        if local is not None:
+            _check_path(local, wanted or KIND_ROLES[model.kind])
+        return str(local) if fetch else name
     path = Path(name).expanduser()
     if path.exists():
         if wanted is not None:
@@ -103,7 +115,10 @@ def _resolve(name: str, role: str | None, fetch: bool) -> str:
     if repo.count("/") == 1 and all(repo.split("/")) and not _looks_like_path(repo):
         if wanted is not None and (wanted.file or filename):
             return _hub_gguf(repo, filename, wanted, fetch)
-        return _hub_model(repo)
+        found = _hub_model(repo)
+        if wanted is not None and found != repo:  # the copy in the Hugging Face cache is what loads
+            _check_path(Path(found), wanted)
+        return found
     if _looks_like_path(name):
         raise ModelNotFoundError(f"{name}: no such model file or folder")
     raise ModelNotFoundError(
@@ -126,19 +141,17 @@ def _wrong_alias(model: PackagedModel, wanted: Role) -> str:
 
 
 def _check_path(path: Path, wanted: Role) -> None:
-    """A folder where a GGUF file is needed, a file that is not GGUF, a file where a folder is needed."""
+    """A folder where a GGUF file is needed, a file where a folder is needed, and a folder or GGUF
+    file that would not load (`corpustune.models.check`)."""
     if path.is_dir():
         if wanted.file:
             raise ModelNotFoundError(f"{path}: is a folder, but this needs {wanted.needs}; give the path of the "
                                      f".gguf file")
+        check_model_folder(path, wanted.needs, weights=wanted.weights)
         return
     if wanted.file is False:
         raise ModelNotFoundError(f"{path}: is a file, but this needs {wanted.needs}; give the model's folder")
-    with open(path, "rb") as handle:
-        if handle.read(len(GGUF_MAGIC)) != GGUF_MAGIC:
-            raise ModelNotFoundError(f"{path}: is not a GGUF file (it does not start with the GGUF signature), but "
-                                     f"this needs {wanted.needs}; give a .gguf file (convert a Hugging Face model with "
-                                     f"llama.cpp's convert_hf_to_gguf.py)")
+    check_gguf(path, wanted.needs)
 
 
 def hub_offline() -> bool:
@@ -202,9 +215,12 @@ def _hub_gguf(repo: str, pattern: str, wanted: Role, fetch: bool) -> str:
     if isinstance(listing, str):
         if exact:
             try:
-                return huggingface_hub.hf_hub_download(repo, exact, local_files_only=True)
+                cached = huggingface_hub.hf_hub_download(repo, exact, local_files_only=True)
             except huggingface_hub.errors.LocalEntryNotFoundError:
                 pass
+            else:
+                check_gguf(Path(cached), wanted.needs)
+                return cached
         raise ModelNotFoundError(
             f"{repo}{':' + pattern if pattern else ''}: {listing} and the file is not in the local Hugging Face "
             f"cache; download it where there is a network (`hf download {repo} {exact or 'FILE.gguf'}`) and pass "
@@ -268,6 +284,24 @@ def missing_parts(model: PackagedModel) -> list[str]:
 def assembled_path(model: PackagedModel) -> Path:
     suffix = "" if model.archive else ".gguf"
     return cache_dir() / "models" / f"{model.alias}-{model.sha256[:12]}{suffix}"
+
+
+def installed_path(model: PackagedModel) -> Path | None:
+    """The local path of a packaged model without assembling anything: its one part, or its
+    assembled copy in the cache; None while its parts are not joined yet (`materialize` checks
+    their sha256 when it joins them) or not installed."""
+    if assembled_path(model).exists():
+        return assembled_path(model)
+    return locate_part(model.parts[0]) if len(model.parts) == 1 else None
+
+
+def local_model_path(name: str) -> Path | None:
+    """The local folder or file that model argument `name` (see `resolve_model`) names without
+    assembling or downloading anything: None for a hub id or a packaged model not joined yet."""
+    if name in PACKAGED_MODELS:
+        return installed_path(PACKAGED_MODELS[name])
+    path = Path(name).expanduser()
+    return path if path.exists() else None
 
 
 def is_available(model: PackagedModel) -> bool:

@@ -16,7 +16,8 @@ from corpustune.config import RunConfig
 from corpustune.data.beir import check_splits
 from corpustune.data.records import Passage
 from corpustune.errors import InputError
-from corpustune.models.resolve import check_model
+from corpustune.models.check import token_limit
+from corpustune.models.resolve import check_model, local_model_path
 
 
 def check_inputs(config: RunConfig, passages: list[Passage], stages: Collection[str] | None = None) -> list[str]:
@@ -51,8 +52,10 @@ def _generate(config: RunConfig, passages: list[Passage]) -> list[str]:
 
 
 def _mine(config: RunConfig, passages: list[Passage]) -> list[str]:
-    for dense in config.mine.dense:
+    for index, dense in enumerate(config.mine.dense):
         check_model(dense.model, "embedding")
+        if dense.max_seq_length is not None:
+            check_token_limit(dense.model, {f"mine.dense.{index}.max_seq_length": dense.max_seq_length})
     return []
 
 
@@ -60,7 +63,7 @@ def _score(config: RunConfig, passages: list[Passage]) -> list[str]:
     from corpustune.teach.config import DEFAULT_MODELS
 
     roles = {"cross-encoder": "cross-encoder", "biencoder": "biencoder", "llm": "llm"}
-    for teacher in config.score.teachers:
+    for index, teacher in enumerate(config.score.teachers):
         model = teacher.model or DEFAULT_MODELS[teacher.kind]
         if teacher.kind in roles and model is None:
             raise InputError(f"teacher {teacher.kind!r} needs a model: give it as --teacher {teacher.kind}:MODEL "
@@ -68,12 +71,29 @@ def _score(config: RunConfig, passages: list[Passage]) -> list[str]:
         if teacher.kind in roles:
             check_model(model, "gguf" if teacher.kind == "llm" and teacher.llm_backend == "llamacpp"
                         else roles[teacher.kind])
+        if teacher.kind in ("cross-encoder", "biencoder"):
+            check_token_limit(model, {f"score.teachers.{index}.max_length": teacher.max_length})
     return []
 
 
 def _student(config: RunConfig, passages: list[Passage]) -> list[str]:
     check_model(config.train.model, "embedding")
+    check_token_limit(config.train.model, {"train.query_max_tokens": config.train.query_max_tokens,
+                                           "train.passage_max_tokens": config.train.passage_max_tokens})
     return []
+
+
+def check_token_limit(model: str, settings: dict[str, int]) -> None:
+    """Raise InputError when a token setting (its setting path or option -> its value) is above
+    what `model` takes per text (`models.check.token_limit`): the model would fail at its first
+    longer text, in the middle of a stage. A hub id, or a model whose config does not say, is
+    left to load time."""
+    path = local_model_path(model)
+    limit = token_limit(path) if path is not None and path.is_dir() else None
+    for name, value in settings.items():
+        if limit is not None and value > limit:
+            raise InputError(f"{name} = {value}, but the model {model} takes at most {limit} tokens per text (its "
+                             f"max_position_embeddings / model_max_length); set {name} to {limit} or less")
 
 
 def _human(config: RunConfig, passages: list[Passage]) -> list[str]:

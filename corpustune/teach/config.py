@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from corpustune.hardware import Precision
 
@@ -66,3 +66,10 @@ class ScoreConfig(BaseModel):
     normalize_upper_percentile: float = 99.0
     chunk_size: int = 256
     """Pairs handed to the teacher at once (and the unit of work of one rank)."""
+
+    @field_validator("teachers")
+    @classmethod
+    def _some_teacher(cls, teachers: list[TeacherSpec]) -> list[TeacherSpec]:
+        if not teachers:
+            raise ValueError("no teacher: name at least one, e.g. [{kind: bm25}] (`corpustune score --teacher bm25`)")
+        return teachers

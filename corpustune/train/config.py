@@ -49,7 +49,10 @@ class TrainConfig(BaseModel):
     dev_fraction: float = Field(0.1, ge=0, lt=1, description="Share of source passages whose queries form the dev set.")
     eval_every_steps: int = Field(0, ge=0, description="Dev loss every N optimizer steps; 0 = once per epoch.")
     queries_per_step: int = Field(64, ge=1, description="Queries per optimizer step (the effective batch, all ranks).")
-    list_size: int = Field(20, ge=1, description="Passages per query list (positive first); longer lists are cut.")
+    list_size: int = Field(
+        20, ge=2, description="Passages per query list (positive first); longer lists are cut. At least 2: a list "
+        "of one passage gives every listwise loss 0.",
+    )
     chunk_tokens: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         "auto",
         description="Gradient caching: padded tokens per encoder chunk (bounds activation memory); auto = 16384 on "
