@@ -80,7 +80,7 @@ def _train_on_human_qrels(settings, out: Path, split: str, context, restart: boo
     from corpustune.train.trainer import Trainer
 
     data = Path(settings.data.path)
-    passages = {p.id: p for p in read_checked_corpus(settings, ["train"], context.is_main)}
+    passages = {p.id: p for p in read_checked_corpus(settings, ["train"], context.is_main, out)}
     qrels_path = data / "qrels" / f"{split}.tsv"
     examples, load_report = qrels_examples(data / "queries.jsonl", qrels_path, passages)
     if not examples:
