@@ -25,6 +25,11 @@ def beir_file(folder: Path, name: str) -> Path:
     return plain if plain.exists() else next((path for path in packed if path.exists()), plain)
 
 
+def qrels_file(folder: str | os.PathLike, split: str) -> Path:
+    """`folder/qrels/<split>.tsv`, or its compressed copy when only that exists (`beir_file`)."""
+    return beir_file(Path(folder) / "qrels", f"{split}.tsv")
+
+
 def read_queries(path: str | os.PathLike) -> dict[str, Query]:
     """Read a BEIR `queries.jsonl` (`_id`, `text`, optional `type`/`source_id`) into id -> Query."""
     path = Path(path)
@@ -133,7 +138,7 @@ def load_split(folder: str | os.PathLike, split: str,
     in which no query has a relevant passage, and query ids without text in `queries.jsonl`."""
     folder = Path(folder)
     report = report if report is not None else QrelsReport()
-    qrels_path = folder / "qrels" / f"{split}.tsv"
+    qrels_path = qrels_file(folder, split)
     if not qrels_path.exists():
         raise InputError(
             f"{qrels_path}: no qrels for split {split!r}; available splits: {split_names(folder) or 'none'}"
@@ -185,9 +190,12 @@ def judged_outside_corpus(qrels: Qrels, passage_ids: Collection[str], path: str 
 
 
 def split_names(folder: str | os.PathLike) -> list[str]:
-    """The qrels splits of a BEIR folder (`qrels/<split>.tsv`), sorted."""
+    """The qrels splits of a BEIR folder (`qrels/<split>.tsv`, also compressed: `.tsv.gz`, ...), sorted."""
     qrels = Path(folder) / "qrels"
-    return sorted(p.stem for p in qrels.glob("*.tsv")) if qrels.is_dir() else []
+    if not qrels.is_dir():
+        return []
+    names = (p.name for suffix in ("", *COMPRESSED_SUFFIXES) for p in qrels.glob(f"*.tsv{suffix}"))
+    return sorted({name[: name.index(".tsv")] for name in names})
 
 
 def check_splits(folder: str | os.PathLike, splits: Iterable[str], passage_ids: Collection[str]) -> list[str]:
@@ -196,7 +204,7 @@ def check_splits(folder: str | os.PathLike, splits: Iterable[str], passage_ids: 
     raises InputError for what evaluation would reject."""
     warnings = []
     for split in dict.fromkeys(splits):
-        path = Path(folder) / "qrels" / f"{split}.tsv"
+        path = qrels_file(folder, split)
         if path.exists():
             report = QrelsReport()
             _, qrels = load_split(folder, split, report)

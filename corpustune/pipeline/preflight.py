@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 
 from corpustune.config import RunConfig
-from corpustune.data.beir import check_splits, split_names
+from corpustune.data.beir import check_splits, qrels_file, split_names
 from corpustune.data.records import Passage
 from corpustune.errors import InputError
 from corpustune.models.resolve import check_model
@@ -116,7 +116,7 @@ def _splits(config: RunConfig, passages: list[Passage]) -> list[str]:
     available = split_names(data) if data.is_dir() else []
     if split is not None and available and split not in available:
         raise InputError(
-            f"{data / 'qrels' / f'{split}.tsv'}: no qrels for evaluate.split {split!r}; the folder's splits: "
+            f"{qrels_file(data, split)}: no qrels for evaluate.split {split!r}; the folder's splits: "
             f"{', '.join(available)}; set evaluate.split to one of them (e.g. --set evaluate.split={available[0]}), "
             f"or to null to evaluate on the held-out synthetic queries only"
         )
