@@ -312,6 +312,10 @@ CASES = [
                                     "generate.heldout_count=6", "--set", "generate.heldout_max_fraction=1"], 2,
          "hold out all 6 sampled passages (generate.max_passages = 150), so none is left to train on",
          {"c.jsonl": corpus_jsonl()}, check=_no_folder("run")),
+    Case("no-passage-long-enough", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--set",
+                                     "generate.min_passage_chars=1000", *NO_SERVER], 2,
+         "none of the 6 passages is eligible for generation (6 shorter than generate.min_passage_chars = 1000",
+         {"c.jsonl": corpus_jsonl()}, check=_no_folder("run")),
     # 18. compressed input
     Case("gzip-jsonl-is-read", ["inspect", "{tmp}/c.jsonl.gz", "--tokenizer", "none"], 0, "c.jsonl.gz: 6 passages",
          {"c.jsonl.gz": gzipped(corpus_jsonl())}, stream="stdout"),

@@ -19,11 +19,13 @@ from corpustune.errors import InputError
 from corpustune.models.resolve import check_model
 from corpustune.plural import counted
 
+Check = Callable[[RunConfig, list[Passage]], list[str]]
+"""One check: raises for an input that would fail, returns warnings."""
+
 
 def check_inputs(config: RunConfig, passages: list[Passage], stages: Collection[str] | None = None) -> list[str]:
     """Raise InputError (or ModelNotFoundError) for the first input of `stages` (None: of every
     stage) that would fail; returns warnings about inputs that work but may not be what was meant."""
-    Check = Callable[[RunConfig, list[Passage]], list[str]]
     checks: dict[str, tuple[Check, ...]] = {  # data files first, then models
         "select": (_splits, _human), "evaluate": (_splits, _human), "generate": (_generation_plan, _generate),
         "mine": (_mine,), "score": (_score,), "train": (_student,), "ablation": (_student,),
