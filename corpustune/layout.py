@@ -19,6 +19,7 @@ RUN/eval/results.json                evaluate: every model on every query set
 RUN/export/<format>[-int8]/          corpustune export: RUN/model as ONNX or OpenVINO
 RUN/report.html, RUN/report.md       report
 RUN/cache/                           run-level caches that outlive a change of settings
+RUN/.lock                            held by the one process that writes the run folder
 ```
 """
 
@@ -27,6 +28,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+
+LOCK_FILE = ".lock"
+
+
+def is_run_folder(folder: str | os.PathLike) -> bool:
+    """True for a folder that a corpustune command has written: it holds the run's config and lock
+    file (both are written before the first stage)."""
+    layout = RunLayout(folder)
+    return layout.config_file.is_file() and layout.lock_file.exists()
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,10 @@ class RunLayout:
     @property
     def config_file(self) -> Path:
         return self.root / "config.yaml"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / LOCK_FILE
 
     @property
     def cache_dir(self) -> Path:

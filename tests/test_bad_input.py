@@ -1,4 +1,4 @@
-"""Bad input, one row per reproduction of issue 16: each ends with one clear line (exit 2; exit 1
+"""Bad input, one row per reproduction of issues 16 and 28: each ends with one clear line (exit 2; exit 1
 for `inspect` of a rejected corpus) or with the right result, and never with a traceback.
 
 Each row builds its files in a fresh folder (`{tmp}` in the arguments), runs the command in
@@ -7,9 +7,11 @@ process through typer and checks the exit code and a fragment of what it prints.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,6 +61,33 @@ def text_folder_with_hidden_entries_and_a_link(tmp: Path) -> None:
     (tmp / "docs" / "link.txt").symlink_to(tmp / "outside.txt")
 
 
+def text_folder_with_a_run_folder(tmp: Path) -> None:
+    """docs/ with one document and, in docs/run/, a run folder as a command leaves it (its lock
+    and config written by the pipeline's own functions) with a report and a model card."""
+    from corpustune.pipeline import save_config
+    from corpustune.pipeline.runner import run_lock
+
+    (tmp / "docs" / "run" / "model").mkdir(parents=True)
+    (tmp / "docs" / "a.txt").write_text("Aspirin lowers the risk of heart attack.")
+    with run_lock(tmp / "docs" / "run"):
+        save_config(tmp / "docs" / "run", {"data": {"path": str(tmp / "docs")}})
+    (tmp / "docs" / "run" / "report.md").write_text("# corpustune report\n\nnDCG@10 went up.")
+    (tmp / "docs" / "run" / "model" / "README.md").write_text("# a sentence-transformers model card")
+
+
+def text_folder_with_an_unreadable_file(tmp: Path) -> None:
+    """docs/b.txt is a Unix socket: opening it fails (ENXIO) even for root, who can read any
+    file whatever its permissions."""
+    (tmp / "docs").mkdir()
+    (tmp / "docs" / "a.txt").write_text("Aspirin lowers the risk of heart attack.")
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp / "docs" / "b.txt"))
+
+
+def gzipped(text: str) -> bytes:
+    return gzip.compress(text.encode(), mtime=0)
+
+
 @dataclass(frozen=True)
 class Case:
     """One reproduction: `args` (with `{tmp}`), the exit code, a fragment of `stream`, the files
@@ -89,6 +118,16 @@ def _json_names_rejection(tmp: Path, result) -> None:
 
 def _prints_nothing(tmp: Path, result) -> None:
     assert result.stdout == ""
+
+
+def _one_passage(tmp: Path, result) -> None:
+    assert ": 1 passage\n" in result.stdout, result.stdout
+
+
+def _evaluated_queries(count: int) -> Callable[[Path, object], None]:
+    def check(tmp: Path, result) -> None:
+        assert json.loads((tmp / "e.json").read_text())["queries"] == count
+    return check
 
 
 def _no_bool_metavar(tmp: Path, result) -> None:
@@ -323,6 +362,91 @@ CASES = [
     Case("text-file-starting-with-gguf-as-llm-teacher",
          ["score", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--teacher", "llm:{tmp}/m.gguf"], 2,
          "m.gguf: is GGUF version", {"c.jsonl": corpus_jsonl(), "m.gguf": "GGUF is llama.cpp's format\n"}),
+    # issue 28, input data. 1. the run folder is not read as documents
+    Case("run-folder-inside-the-text-folder-is-left-out", ["inspect", "{tmp}/docs", "--tokenizer", "none"], 0,
+         "ignored: 1 corpustune run folder (first: run)", stream="stdout", setup=text_folder_with_a_run_folder,
+         check=_one_passage),
+    Case("out-is-the-text-folder", ["generate", "--data", "{tmp}/docs", "--out", "{tmp}/docs", *NO_SERVER], 2,
+         "docs: is the run folder (--out) as well as the corpus folder (--data)",
+         {"docs/a.txt": "Aspirin lowers the risk of heart attack."}, check=_no_folder("docs/config.yaml")),
+    Case("text-folder-that-is-a-run-folder", ["inspect", "{tmp}/docs/run", "--tokenizer", "none"], 1,
+         "run: is the run folder (--out) as well as the corpus folder (--data)", setup=text_folder_with_a_run_folder),
+    # 3. an evaluation split the folder does not have
+    Case("run-evaluate-split-missing", ["run", "--data", "{tmp}/beir", "--out", "{tmp}/run", "--set",
+                                        "evaluate.split=tset"], 2,
+         "qrels/tset.tsv: no qrels for evaluate.split 'tset'; the folder's splits: test", beir(),
+         check=_no_folder("run")),
+    Case("run-dev-split-is-the-evaluation-split", ["run", "--data", "{tmp}/beir", "--out", "{tmp}/run", "--set",
+                                                   "select.dev_split=test"], 2,
+         "select.dev_split is 'test', the evaluation split", beir(), check=_no_folder("run")),
+    # 6. repeated judgements; queries without a relevant passage
+    Case("qrels-two-grades-for-one-pair", ["evaluate", "--data", "{tmp}/beir", "--retriever", "bm25"], 2,
+         "qrels/test.tsv: lines 2 and 4 judge passage 'd3' for query 'q1' with different grades (1 and 0)",
+         beir(qrels="q1\td3\t1\nq2\td6\t2\nq1\td3\t0\nq3\td5\t1\n")),
+    Case("qrels-repeated-line-read-once",
+         ["evaluate", "--data", "{tmp}/beir", "--retriever", "bm25", "--out", "{tmp}/e.json"], 0,
+         "3 test queries with qrels; 1 line repeats an earlier judgement (same grade, read once)",
+         beir(qrels="q1\td3\t1\nq2\td6\t2\nq1\td3\t1\nq3\td5\t1\n"), stream="stdout",
+         check=_evaluated_queries(3)),
+    Case("qrels-query-without-relevant-passage-is-skipped",
+         ["evaluate", "--data", "{tmp}/beir", "--retriever", "bm25", "--out", "{tmp}/e.json"], 0,
+         "2 test queries with qrels; skipped 1 query without a relevant passage (every grade 0 or below; first: q2)",
+         beir(qrels="q1\td3\t1\nq2\td6\t0\nq2\td1\t-1\nq3\td5\t1\n"), stream="stdout",
+         check=_evaluated_queries(2)),
+    Case("qrels-without-any-relevant-passage", ["evaluate", "--data", "{tmp}/beir", "--retriever", "bm25"], 2,
+         "qrels/test.tsv: none of its 3 queries has a relevant passage",
+         beir(qrels="q1\td3\t0\nq2\td6\t0\nq3\td5\t0\n")),
+    # 8. text without a visible character is empty text
+    Case("control-and-zero-width-characters-are-empty-text", ["inspect", "{tmp}/c.jsonl", "--tokenizer", "none"], 0,
+         "skipped: 2 records with empty text or no visible character",
+         {"c.jsonl": corpus_jsonl([{"_id": "a", "text": "hi there"},
+                                   {"_id": "b", "text": "\u0001\u0002\u0003\u0007\u001b[31m\u0000"},
+                                   {"_id": "c", "text": "\u200b\u200c\u200d\u2060\ufeff"}])},
+         stream="stdout", check=_one_passage),
+    # 11. qrels with a header only
+    Case("qrels-header-only-bm25", ["evaluate", "--data", "{tmp}/beir", "--retriever", "bm25"], 2,
+         "qrels/test.tsv: no judgements (the file is empty or holds only its header)", beir(qrels="")),
+    Case("qrels-header-only-model", ["evaluate", "--data", "{tmp}/beir", "--model", "minilm"], 2,
+         "qrels/test.tsv: no judgements (the file is empty or holds only its header)", beir(qrels="")),
+    Case("qrels-header-only-run", ["run", "--data", "{tmp}/beir", "--out", "{tmp}/run"], 2,
+         "qrels/test.tsv: no judgements (the file is empty or holds only its header)", beir(qrels=""),
+         check=_no_folder("run")),
+    # 17. nothing to train on, known before generating
+    Case("no-query-types", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--set", "generate.types=[]",
+                            *NO_SERVER], 2, "generate.types is empty, so no query would be generated",
+         {"c.jsonl": corpus_jsonl()}, check=_no_folder("run")),
+    Case("every-passage-held-out", ["run", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--set",
+                                    "generate.heldout_count=6", "--set", "generate.heldout_max_fraction=1"], 2,
+         "hold out all 6 sampled passages (generate.max_passages = 150), so none is left to train on",
+         {"c.jsonl": corpus_jsonl()}, check=_no_folder("run")),
+    Case("no-passage-long-enough", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--set",
+                                     "generate.min_passage_chars=1000", *NO_SERVER], 2,
+         "none of the 6 passages is eligible for generation (6 shorter than generate.min_passage_chars = 1000",
+         {"c.jsonl": corpus_jsonl()}, check=_no_folder("run")),
+    # 18. compressed input
+    Case("gzip-jsonl-is-read", ["inspect", "{tmp}/c.jsonl.gz", "--tokenizer", "none"], 0, "c.jsonl.gz: 6 passages",
+         {"c.jsonl.gz": gzipped(corpus_jsonl())}, stream="stdout"),
+    Case("gzip-with-format", ["inspect", "{tmp}/c.gz", "--format", "jsonl", "--tokenizer", "none"], 0,
+         "c.gz: 6 passages", {"c.gz": gzipped(corpus_jsonl())}, stream="stdout"),
+    Case("gzip-beir-folder", ["evaluate", "--data", "{tmp}/beir", "--retriever", "bm25", "--out", "{tmp}/e.json"], 0,
+         "3 test queries with qrels", {f"{k}.gz": gzipped(v) for k, v in beir().items()}, stream="stdout",
+         check=_evaluated_queries(3)),
+    Case("gzip-beir-folder-split-names", ["run", "--data", "{tmp}/beir", "--out", "{tmp}/run", "--set",
+                                          "evaluate.split=tset"], 2,
+         "qrels/tset.tsv: no qrels for evaluate.split 'tset'; the folder's splits: test",
+         {f"{k}.gz": gzipped(v) for k, v in beir().items()}, check=_no_folder("run")),
+    Case("gzip-name-without-format", ["inspect", "{tmp}/c.gz", "--tokenizer", "none"], 1,
+         "c.gz: cannot tell the corpus format from the name (no suffix before '.gz')",
+         {"c.gz": gzipped(corpus_jsonl())}),
+    Case("gzip-truncated", ["inspect", "{tmp}/c.jsonl.gz", "--tokenizer", "none"], 1,
+         "c.jsonl.gz: the gzip stream is damaged or truncated", {"c.jsonl.gz": gzipped(corpus_jsonl())[:-12]}),
+    Case("zip-archive", ["inspect", "{tmp}/c.jsonl", "--tokenizer", "none"], 1,
+         "c.jsonl: is a zip archive, not a text file; unzip it", {"c.jsonl": b"PK\x03\x04" + bytes(range(200))}),
+    # 19. a file that cannot be read is skipped, counted and listed
+    Case("unreadable-file-in-a-text-folder", ["inspect", "{tmp}/docs", "--tokenizer", "none"], 0,
+         "b.txt: cannot be opened or read (no permission, an I/O error, or not a regular file) (OSError: no such "
+         "device or address)", stream="stdout",
+         setup=text_folder_with_an_unreadable_file, check=_one_passage),
 ]
 
 

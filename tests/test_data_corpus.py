@@ -10,6 +10,7 @@ from corpustune.data.chunking import split_words
 from corpustune.data.corpus import CorpusSpec, ReadReport, read_passages
 from corpustune.data.inspect import inspect_corpus
 from corpustune.data.records import Passage
+from corpustune.data.visible import has_visible_text
 from corpustune.errors import InputError
 
 
@@ -127,6 +128,21 @@ def test_empty_texts_are_skipped_counted_and_reported(tmp_path):
     assert (report.kept, report.skipped_empty) == (1, 2)
     assert "2 skipped because their text is empty" in report.summary()
     assert "line 2" in report.summary() and "line 3" in report.summary()
+
+
+@pytest.mark.parametrize(("text", "visible"), [
+    ("\u0001\u0002\u0003\u0007\u001b[31m\u0000", False),  # control characters and a colour escape
+    ("\u200b\u200c\u200d\u2060\ufeff\u200e", False),  # zero-width characters, byte order mark, direction mark
+    ("\u00a0\u3000\u2028\t\r\n", False),  # no-break and ideographic spaces, line separator
+    ("\u3164\u2800", False),  # Hangul filler and Braille blank: letters that render as nothing
+    ("\u001b]0;title\u0007", False),  # a terminal title sequence
+    ("\u001b[31mred\u001b[0m", True),  # coloured text is text
+    ("\u200bx", True),
+    ("\u00e9", True),
+    ("\u0301", True),  # a lone combining accent still shows
+])
+def test_text_without_a_visible_character_is_empty(text, visible):
+    assert has_visible_text(text) is visible
 
 
 def test_unknown_suffix_and_missing_path(tmp_path):

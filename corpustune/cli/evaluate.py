@@ -12,7 +12,7 @@ import typer
 
 from corpustune.cli.options import CorpusOptions, DataPath, print_table, with_corpus_options
 from corpustune.data.atomic import write_json_atomic
-from corpustune.data.beir import judged_outside_corpus, load_split
+from corpustune.data.beir import QrelsReport, judged_outside_corpus, load_split, qrels_file
 from corpustune.data.corpus import ReadReport, read_passages
 from corpustune.evaluate.retrieval import evaluate_retriever
 from corpustune.evaluate.trec import write_trec_run
@@ -56,9 +56,12 @@ def command(
     started = time.perf_counter()
     report = ReadReport()
     passages = read_passages(corpus.spec(data), report)
-    queries, qrels = load_split(data, split)
-    warning = judged_outside_corpus(qrels, {p.id for p in passages}, Path(data) / "qrels" / f"{split}.tsv")
-    print(f"{data}: {report.summary()}; {counted(len(qrels), split + ' query', split + ' queries')} with qrels")
+    qrels_report = QrelsReport()
+    queries, qrels = load_split(data, split, qrels_report)
+    warning = judged_outside_corpus(qrels, {p.id for p in passages}, qrels_file(data, split))
+    skipped = f"; {qrels_report.summary()}" if qrels_report.summary() else ""
+    with_qrels = counted(len(qrels), split + " query", split + " queries")
+    print(f"{data}: {report.summary()}; {with_qrels} with qrels{skipped}")
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     evaluation = evaluate_retriever(

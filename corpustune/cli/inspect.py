@@ -53,7 +53,7 @@ def _print_summary(summary: dict) -> None:
     print(f"{summary['path']}: {counted(summary['passages'], 'passage')}")
     if summary["skipped_empty"]:
         print(
-            f"skipped: {counted(summary['skipped_empty'], 'record')} with empty text "
+            f"skipped: {counted(summary['skipped_empty'], 'record')} with empty text or no visible character "
             f"(first: {', '.join(summary['skipped_empty_examples'])})"
         )
     else:

@@ -27,7 +27,7 @@ def command(out: RunFolder = Path("runs/corpustune"), dry_run: DryRunFlag = Fals
 
     started = time.perf_counter()
     resolved = settings.resolve()
-    passages = read_checked_corpus(resolved)
+    passages = read_checked_corpus(resolved, out=out)
     if dry_run:
         _print_dry_run(out, resolved, passages, build_stages(resolved, passages))
         return

@@ -26,7 +26,7 @@ def run_stage_command(name: str, settings: RunConfig, out: Path, context: Contex
     from corpustune.pipeline.stages import build_stages
 
     context = context or Context()
-    passages = read_checked_corpus(settings, [name], context.is_main)
+    passages = read_checked_corpus(settings, [name], context.is_main, out)
     with run_lock(out) if context.is_main else nullcontext():
         if context.is_main:
             save_config(out, settings)
@@ -34,13 +34,17 @@ def run_stage_command(name: str, settings: RunConfig, out: Path, context: Contex
         return pipeline.run_stage(name, context, fresh=fresh)
 
 
-def read_checked_corpus(settings: RunConfig, stages: list[str] | None = None, echo: bool = True) -> list[Passage]:
+def read_checked_corpus(settings: RunConfig, stages: list[str] | None = None, echo: bool = True,
+                        out: Path | None = None) -> list[Passage]:
     """Read the corpus and check every other input of `stages` (None: of every stage;
-    `preflight.check_inputs`); prints what was read (with every document of a text folder that
-    yields no text, and why) and the warnings when `echo`."""
-    from corpustune.data.corpus import ReadReport, read_passages
+    `preflight.check_inputs`) and that the run folder `out` is not the text folder read; prints
+    what was read (with every document of a text folder that yields no text, and why) and the
+    warnings when `echo`."""
+    from corpustune.data.corpus import ReadReport, check_out_folder, read_passages
     from corpustune.pipeline.preflight import check_inputs
 
+    if out is not None:
+        check_out_folder(settings.data, out)
     report = ReadReport()
     passages = read_passages(settings.data, report)
     warnings = check_inputs(settings, passages, stages)

@@ -16,6 +16,7 @@ import typer
 
 from corpustune.cli.options import RunFolder, SettingsOptions, with_settings_options
 from corpustune.cli.stage import read_checked_corpus, run_stage_command
+from corpustune.data.beir import beir_file, qrels_file
 from corpustune.errors import InputError
 from corpustune.layout import RunLayout
 from corpustune.pipeline.runner import run_lock
@@ -80,9 +81,9 @@ def _train_on_human_qrels(settings, out: Path, split: str, context, restart: boo
     from corpustune.train.trainer import Trainer
 
     data = Path(settings.data.path)
-    passages = {p.id: p for p in read_checked_corpus(settings, ["train"], context.is_main)}
-    qrels_path = data / "qrels" / f"{split}.tsv"
-    examples, load_report = qrels_examples(data / "queries.jsonl", qrels_path, passages)
+    passages = {p.id: p for p in read_checked_corpus(settings, ["train"], context.is_main, out)}
+    qrels_path = qrels_file(data, split)
+    examples, load_report = qrels_examples(beir_file(data, "queries.jsonl"), qrels_path, passages)
     if not examples:
         raise InputError(f"{qrels_path}: no training pairs")
     train, dev = split_by_source(examples, settings.train.dev_fraction, settings.train.seed)

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpustune.data.atomic import atomic_open, write_jsonl_atomic
-from corpustune.data.lines import iter_jsonl, iter_text_lines
+from corpustune.data.lines import COMPRESSED_SUFFIXES, iter_jsonl, iter_text_lines
 from corpustune.data.records import Query
 from corpustune.errors import InputError
 from corpustune.plural import counted
 
 Qrels = dict[str, dict[str, int]]
 """query id -> passage id -> graded relevance (0 = judged not relevant)."""
+MAX_REPORTED = 5
+
+
+def beir_file(folder: Path, name: str) -> Path:
+    """`folder/name`, or its compressed copy (`name.gz`, `.bz2`, `.xz`) when only that exists."""
+    plain = folder / name
+    packed = (folder / f"{name}{suffix}" for suffix in COMPRESSED_SUFFIXES)
+    return plain if plain.exists() else next((path for path in packed if path.exists()), plain)
+
+
+def qrels_file(folder: str | os.PathLike, split: str) -> Path:
+    """`folder/qrels/<split>.tsv`, or its compressed copy when only that exists (`beir_file`)."""
+    return beir_file(Path(folder) / "qrels", f"{split}.tsv")
 
 
 def read_queries(path: str | os.PathLike) -> dict[str, Query]:
@@ -39,10 +53,40 @@ def write_queries(path: str | os.PathLike, queries: Iterable[Query]) -> int:
     return write_jsonl_atomic(path, (q.to_json() for q in queries))
 
 
-def read_qrels(path: str | os.PathLike) -> Qrels:
-    """Read a BEIR qrels TSV (`query-id  corpus-id  score`, header optional) into nested dicts."""
+@dataclass
+class QrelsReport:
+    """What reading a split's qrels left out or folded together; filled by `read_qrels` and `load_split`."""
+
+    repeated_lines: int = 0
+    """Lines that repeat an earlier line's (query, passage) with the same grade: read once."""
+    unscoreable: list[str] = field(default_factory=list)
+    """Queries whose every judgement is 0 or below: no relevant passage, so no measure is defined
+    for them (trec_eval and ir-measures leave such queries out); left out of the split."""
+
+    def summary(self) -> str:
+        """E.g. "skipped 2 queries without a relevant passage (every grade 0 or below; first: q1, q7);
+        1 line repeats an earlier judgement (same grade, read once)"; "" when nothing was."""
+        parts = []
+        if self.unscoreable:
+            first = ", ".join(self.unscoreable[:MAX_REPORTED])
+            parts.append(f"skipped {counted(len(self.unscoreable), 'query', 'queries')} without a relevant passage "
+                         f"(every grade 0 or below; first: {first})")
+        if self.repeated_lines:
+            parts.append(f"{counted(self.repeated_lines, 'line repeats', 'lines repeat')} an earlier judgement "
+                         f"(same grade, read once)")
+        return "; ".join(parts)
+
+
+def read_qrels(path: str | os.PathLike, report: QrelsReport | None = None) -> Qrels:
+    """Read a BEIR qrels TSV (`query-id  corpus-id  score`, header optional) into nested dicts.
+
+    A (query, passage) judged twice with the same grade is read once (counted in `report`); with
+    different grades it is an InputError naming both lines, since either grade could be the
+    intended one."""
     path = Path(path)
+    report = report if report is not None else QrelsReport()
     qrels: Qrels = {}
+    lines: dict[tuple[str, str], int] = {}
     for number, line in iter_text_lines(path):
         if not line.strip():
             continue
@@ -61,7 +105,19 @@ def read_qrels(path: str | os.PathLike) -> Qrels:
             grade = int(float(score))
         except ValueError:
             raise InputError(f"{path}: line {number}: relevance score {score!r} is not a number") from None
-        qrels.setdefault(query_id, {})[passage_id] = grade
+        judged = qrels.setdefault(query_id, {})
+        if passage_id in judged:
+            first = lines[query_id, passage_id]
+            if judged[passage_id] != grade:
+                raise InputError(
+                    f"{path}: lines {first} and {number} judge passage {passage_id!r} for query {query_id!r} with "
+                    f"different grades ({judged[passage_id]} and {grade}); keep the line with the right grade and "
+                    f"delete the other"
+                )
+            report.repeated_lines += 1
+            continue
+        lines[query_id, passage_id] = number
+        judged[passage_id] = grade
     return qrels
 
 
@@ -73,17 +129,34 @@ def write_qrels(path: str | os.PathLike, qrels: Qrels) -> None:
                 handle.write(f"{query_id}\t{passage_id}\t{grade}\n")
 
 
-def load_split(folder: str | os.PathLike, split: str) -> tuple[dict[str, Query], Qrels]:
-    """Queries and qrels of one split of a BEIR folder; only queries that have qrels are returned."""
+def load_split(folder: str | os.PathLike, split: str,
+               report: QrelsReport | None = None) -> tuple[dict[str, Query], Qrels]:
+    """Queries and qrels of one split of a BEIR folder: only the queries with a relevant passage
+    (a grade above 0; the others are counted in `report`), each with its text.
+
+    Raises InputError for a missing split, qrels without a judgement (e.g. a header only), qrels
+    in which no query has a relevant passage, and query ids without text in `queries.jsonl`."""
     folder = Path(folder)
-    qrels_path = folder / "qrels" / f"{split}.tsv"
+    report = report if report is not None else QrelsReport()
+    qrels_path = qrels_file(folder, split)
     if not qrels_path.exists():
-        available = sorted(p.stem for p in (folder / "qrels").glob("*.tsv")) if (folder / "qrels").exists() else []
         raise InputError(
-            f"{qrels_path}: no qrels for split {split!r}; available splits: {available or 'none'}"
+            f"{qrels_path}: no qrels for split {split!r}; available splits: {split_names(folder) or 'none'}"
         )
-    qrels = read_qrels(qrels_path)
-    queries = read_queries(folder / "queries.jsonl")
+    judged = read_qrels(qrels_path, report)
+    if not judged:
+        raise InputError(
+            f"{qrels_path}: no judgements (the file is empty or holds only its header); add one line per judgement, "
+            f"query-id<TAB>corpus-id<TAB>score, or remove the file"
+        )
+    qrels = {q: passages for q, passages in judged.items() if any(grade > 0 for grade in passages.values())}
+    report.unscoreable += [q for q in judged if q not in qrels]
+    if not qrels:
+        raise InputError(
+            f"{qrels_path}: none of its {counted(len(judged), 'query', 'queries')} has a relevant passage (every "
+            f"grade is 0 or below), so no measure can be computed; relevant passages need a grade of 1 or more"
+        )
+    queries = read_queries(beir_file(folder, "queries.jsonl"))
     missing = [q for q in qrels if q not in queries]
     if missing:
         raise InputError(
@@ -117,18 +190,25 @@ def judged_outside_corpus(qrels: Qrels, passage_ids: Collection[str], path: str 
 
 
 def split_names(folder: str | os.PathLike) -> list[str]:
-    """The qrels splits of a BEIR folder (`qrels/<split>.tsv`), sorted."""
+    """The qrels splits of a BEIR folder (`qrels/<split>.tsv`, also compressed: `.tsv.gz`, ...), sorted."""
     qrels = Path(folder) / "qrels"
-    return sorted(p.stem for p in qrels.glob("*.tsv")) if qrels.is_dir() else []
+    if not qrels.is_dir():
+        return []
+    names = (p.name for suffix in ("", *COMPRESSED_SUFFIXES) for p in qrels.glob(f"*.tsv{suffix}"))
+    return sorted({name[: name.index(".tsv")] for name in names})
 
 
 def check_splits(folder: str | os.PathLike, splits: Iterable[str], passage_ids: Collection[str]) -> list[str]:
     """Read the queries and qrels of each split that the folder has, as evaluation will; returns
-    the warnings of `judged_outside_corpus` and raises InputError for what evaluation would reject."""
+    the warnings of `judged_outside_corpus` and what the qrels reads left out (`QrelsReport`), and
+    raises InputError for what evaluation would reject."""
     warnings = []
     for split in dict.fromkeys(splits):
-        if (Path(folder) / "qrels" / f"{split}.tsv").exists():
-            _, qrels = load_split(folder, split)
-            warning = judged_outside_corpus(qrels, passage_ids, Path(folder) / "qrels" / f"{split}.tsv")
+        path = qrels_file(folder, split)
+        if path.exists():
+            report = QrelsReport()
+            _, qrels = load_split(folder, split, report)
+            warning = judged_outside_corpus(qrels, passage_ids, path)
             warnings += [warning] if warning else []
+            warnings += [f"{path}: {report.summary()}"] if report.summary() else []
     return warnings

@@ -3,9 +3,10 @@
 themselves are in `corpustune.data.readers`, this module detects the format, checks ids and counts.
 
 Every reader yields `Passage` records one at a time, so a corpus never has to fit in memory as
-text. What is skipped (empty or null texts; in a text folder, entries not read: hidden files and
-folders, symbolic links, files of other types; and documents that yield no text: encrypted, no
-text layer, unreadable, no text) is counted in a `ReadReport`; everything else that is wrong
+text. What is skipped (empty or null texts, and texts without a visible character, `data.visible`;
+in a text folder, entries not read: hidden files and folders, symbolic links, run folders, files
+of other types; and documents that yield no text: encrypted, no text layer, unreadable,
+no-access, no text) is counted in a `ReadReport`; everything else that is wrong
 raises `InputError` naming the file, the line or record, and the fix, and so does a corpus that
 yields no passage at all.
 """
@@ -20,9 +21,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from corpustune.data.readers import FOLDER_FILES, FOLDER_SUFFIXES, READERS
+from corpustune.data.beir import beir_file
+from corpustune.data.lines import COMPRESSED_SUFFIXES
+from corpustune.data.readers import FOLDER_FILES, FOLDER_SUFFIXES, READERS, out_is_corpus_message
 from corpustune.data.records import Passage
 from corpustune.data.skipped import NOT_READ, WITHOUT_TEXT, SkippedFile, counts_text, skip_counts
+from corpustune.data.visible import has_visible_text
 from corpustune.errors import InputError
 from corpustune.plural import counted
 
@@ -102,7 +106,7 @@ class ReadReport:
         text = f"{counted(self.kept, 'passage')} read"
         if self.skipped_empty:
             text += (
-                f"; {self.skipped_empty:,} skipped because their text is empty "
+                f"; {self.skipped_empty:,} skipped because their text is empty or has no visible character "
                 f"(first: {', '.join(self.skipped_empty_examples)})"
             )
         if self.skipped_files:
@@ -111,25 +115,33 @@ class ReadReport:
 
 
 def detect_format(path: Path) -> CorpusFormat:
-    """Guess the format from the path: a BEIR folder, a text folder, or a file suffix.
+    """Guess the format from the path: a BEIR folder, a text folder, or a file suffix (the one
+    before `.gz`, `.bz2` or `.xz`: a compressed file is read through its decompressor).
 
     A folder with `queries.jsonl` or `qrels/` but no `corpus.jsonl` is a broken BEIR folder, not
     a text folder."""
     if path.is_dir():
-        if (path / "corpus.jsonl").exists():
+        if beir_file(path, "corpus.jsonl").exists():
             return "beir"
-        if (path / "queries.jsonl").exists() or (path / "qrels").is_dir():
+        if beir_file(path, "queries.jsonl").exists() or (path / "qrels").is_dir():
             raise InputError(
                 f"{path}: has queries.jsonl or qrels/ like a BEIR folder, but no corpus.jsonl; add the corpus "
                 f"file, or pass --format textdir to read the folder's {FOLDER_FILES} files"
             )
         return "textdir"
-    suffix = path.suffix.lower()
+    name = path.name.lower()
+    packed = next((s for s in COMPRESSED_SUFFIXES if name.endswith(s)), "")
+    suffix = Path(name.removesuffix(packed)).suffix
     formats = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
     if suffix not in formats:
+        if packed and not suffix:
+            what = f"the name (no suffix before {packed!r})"
+        else:
+            what = f"the suffix {suffix!r}" + (f" before {packed!r}" if packed else "")
         raise InputError(
-            f"{path}: cannot tell the corpus format from the suffix {suffix!r}; use a BEIR folder, "
-            f"a folder of {FOLDER_FILES} files, or a .jsonl/.csv/.tsv/.parquet file, or pass --format"
+            f"{path}: cannot tell the corpus format from {what}; use a BEIR folder, "
+            f"a folder of {FOLDER_FILES} files, or a .jsonl/.csv/.tsv/.parquet file (also compressed, e.g. "
+            f"corpus.jsonl.gz), or pass --format"
         )
     return formats[suffix]  # type: ignore[return-value]
 
@@ -151,7 +163,7 @@ def iter_passages(spec: CorpusSpec, report: ReadReport | None = None) -> Iterato
         if isinstance(passage, SkippedFile):
             report.skip_file(passage)
             continue
-        if not passage.text.strip():
+        if not has_visible_text(passage.text):
             report.skip_empty(where)
             continue
         _check_id(passage.id, where)
@@ -170,6 +182,16 @@ def iter_passages(spec: CorpusSpec, report: ReadReport | None = None) -> Iterato
         )
     if report.kept == 0:
         raise InputError(_nothing_read(spec, form, report))
+
+
+def check_out_folder(spec: CorpusSpec, out: Path) -> None:
+    """Refuse a run folder `out` that is the text folder `spec` reads: the run's reports, model
+    cards and queries would be read as documents by the next command. A run folder inside the
+    text folder is fine: the reader leaves it out (`readers._folder_files`)."""
+    if not spec.path.is_dir() or out.resolve() != spec.path.resolve():
+        return
+    if (detect_format(spec.path) if spec.format == "auto" else spec.format) == "textdir":
+        raise InputError(out_is_corpus_message(spec.path))
 
 
 def _nothing_read(spec: CorpusSpec, form: str, report: ReadReport) -> str:

@@ -6,7 +6,7 @@ overlap, `split_words`), with ids that keep the source: a PDF is read page by pa
 an HTML or DOCX file as one text (`page.html`, or `page.html#0`, `#1`, ... when split). A file
 that yields no text at all is not dropped silently: it becomes a `SkippedFile` with one of the
 reasons of a document without text (`skipped.WITHOUT_TEXT`: encrypted, no-text-layer, unreadable,
-no-text), which the corpus reader counts and `inspect` and `run` list file by file.
+no-access, no-text), which the corpus reader counts and `inspect` and `run` list file by file.
 
 Libraries (chosen by extraction quality, README "Corpus input"): pypdf for PDF (with
 `cryptography` for encrypted files), trafilatura for the main text of an HTML page (navigation,
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from corpustune.data.chunking import split_words
 from corpustune.data.records import Passage
-from corpustune.data.skipped import SkippedFile
+from corpustune.data.skipped import SkippedFile, os_error_text
 from corpustune.errors import require_extra
 
 PDF_SUFFIXES = (".pdf",)
@@ -101,7 +101,11 @@ def _read_pdf(pypdf, file: Path) -> Units:
 def _html_text(file: Path) -> Units:
     """The page's main text (trafilatura: no navigation, footer or boilerplate), one unit."""
     trafilatura = require_extra("trafilatura", "docs")
-    text = trafilatura.extract(file.read_bytes(), include_comments=False, include_tables=True)
+    try:
+        content = file.read_bytes()
+    except OSError as error:
+        return "no-access", os_error_text(error)
+    text = trafilatura.extract(content, include_comments=False, include_tables=True)
     if not text or not text.strip():
         return "no-text", "no main text in the page"
     return [("", text)]

@@ -1,29 +1,86 @@
-"""Line-by-line reading of text files with errors that name the file, line and byte offset."""
+"""Line-by-line reading of text files with errors that name the file, line and byte offset.
+
+A file compressed with gzip, bzip2 or xz (told by its first bytes, whatever its name) is read
+through the decompressor, streaming; a zip or zstd file, which the standard library cannot
+stream as one text, is named as such with the command that unpacks it.
+"""
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import lzma
 import os
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from corpustune.errors import InputError
 
 BYTE_ORDER_MARK = "\ufeff"
+COMPRESSIONS: dict[bytes, tuple[str, Callable[[Path], IO[bytes]]]] = {
+    b"\x1f\x8b": ("gzip", gzip.open), b"BZh": ("bzip2", bz2.open), b"\xfd7zXZ\x00": ("xz", lzma.open),
+}
+"""First bytes -> (name, opener) of the compressions read transparently."""
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
+PACKED = {b"PK\x03\x04": ("a zip archive", "unzip it"), b"\x28\xb5\x2f\xfd": ("zstd-compressed", "run `unzstd` on it")}
+"""First bytes -> (what the file is, how to unpack it) of the formats that are refused."""
+DECOMPRESSION_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
+"""What the decompressors raise on a damaged or truncated stream (gzip.BadGzipFile is an OSError)."""
+
+
+def _compression_magic(path: str | os.PathLike) -> bytes | None:
+    """The key of `COMPRESSIONS` that the file starts with; InputError for a zip or zstd file."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    for magic, (what, fix) in PACKED.items():
+        if head.startswith(magic):
+            raise InputError(f"{path}: is {what}, not a text file; {fix} and pass the file inside")
+    return next((magic for magic in COMPRESSIONS if head.startswith(magic)), None)
+
+
+def compression(path: str | os.PathLike) -> str | None:
+    """"gzip", "bzip2" or "xz" when the file starts like one (`COMPRESSIONS`), else None."""
+    magic = _compression_magic(path)
+    return None if magic is None else COMPRESSIONS[magic][0]
+
+
+@contextmanager
+def open_binary(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+    """The file's bytes, decompressed when it is gzip, bzip2 or xz; InputError for a zip or zstd file."""
+    magic = _compression_magic(path)
+    opener = open if magic is None else COMPRESSIONS[magic][1]
+    with opener(Path(path), "rb") as handle:  # type: ignore[operator]
+        yield handle
 
 
 def iter_text_lines(path: str | os.PathLike, keep_newline: bool = False) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, decoded line), streaming; the newline is stripped unless asked.
 
-    A UTF-8 byte order mark at the start of the file (Excel's "CSV UTF-8") is dropped. Raises
-    InputError naming the file, line and absolute byte offset of the first byte that is not
-    valid UTF-8.
+    A compressed file is decompressed on the fly (`open_binary`); a UTF-8 byte order mark at the
+    start of the text (Excel's "CSV UTF-8") is dropped. Raises InputError naming the file, line and
+    absolute byte offset (in the decompressed text) of the first byte that is not valid UTF-8, and
+    for a damaged or truncated compressed file.
     """
     path = Path(path)
     offset = 0
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+    with open_binary(path) as handle:
+        lines = enumerate(handle, start=1)
+        while True:
+            try:
+                number, raw = next(lines)
+            except StopIteration:
+                return
+            except DECOMPRESSION_ERRORS as error:
+                kind = compression(path)
+                if kind is None:  # an error of the plain file itself: the caller decides
+                    raise
+                raise InputError(f"{path}: the {kind} stream is damaged or truncated after "
+                                 f"{offset:,} bytes of text ({error}); compress the file again, or give it "
+                                 f"uncompressed") from None
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:

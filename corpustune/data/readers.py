@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from corpustune.data.chunking import split_words
 from corpustune.data.documents import DOCUMENT_SUFFIXES, document_passages
-from corpustune.data.lines import iter_jsonl, iter_text_lines
+from corpustune.data.beir import beir_file
+from corpustune.data.lines import compression, iter_jsonl, iter_text_lines
 from corpustune.data.records import Passage
-from corpustune.data.skipped import SkippedFile
+from corpustune.data.skipped import SkippedFile, os_error_text
 from corpustune.errors import InputError, require_extra
+from corpustune.layout import is_run_folder
 
 if TYPE_CHECKING:
     from corpustune.data.corpus import CorpusSpec
@@ -67,7 +69,7 @@ def _kind(value: Any) -> str:
 
 
 def _read_beir(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage]]:
-    corpus = spec.path / "corpus.jsonl"
+    corpus = beir_file(spec.path, "corpus.jsonl")
     if not corpus.is_file():
         raise InputError(f"{corpus}: not found; a BEIR folder holds its passages in corpus.jsonl")
     yield from _read_jsonl(spec.model_copy(update={"path": corpus}), "jsonl")
@@ -147,6 +149,9 @@ def _read_parquet(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage]]
     parquet = require_extra("pyarrow.parquet", "parquet")
     import pyarrow
 
+    if kind := compression(spec.path):
+        raise InputError(f"{spec.path}: is {kind}-compressed; a Parquet file compresses inside itself and is read "
+                         f"as it is: decompress it first")
     row = 0
     try:
         batches = parquet.ParquetFile(spec.path).iter_batches(batch_size=4096)
@@ -164,6 +169,8 @@ def _read_textdir(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage |
         raise InputError(
             f"chunk_overlap ({spec.chunk_overlap}) must be smaller than chunk_words ({spec.chunk_words})"
         )
+    if is_run_folder(spec.path):
+        raise InputError(out_is_corpus_message(spec.path))
     for file in _folder_files(spec.path, spec.path):
         if isinstance(file, SkippedFile):
             yield file.path, file
@@ -172,7 +179,11 @@ def _read_textdir(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage |
         if file.suffix.lower() in DOCUMENT_SUFFIXES:
             yield from document_passages(file, relative, spec.chunk_words, spec.chunk_overlap)
             continue
-        text = "".join(line for _, line in iter_text_lines(file, keep_newline=True))
+        try:
+            text = "".join(line for _, line in iter_text_lines(file, keep_newline=True))
+        except OSError as error:  # no permission, an I/O error, not a regular file: this file only
+            yield relative, SkippedFile(relative, "no-access", os_error_text(error))
+            continue
         chunks = split_words(text, spec.chunk_words, spec.chunk_overlap)
         if len(chunks) <= 1:
             yield relative, Passage(id=relative, text=text.strip())
@@ -182,18 +193,32 @@ def _read_textdir(spec: CorpusSpec, _form: str) -> Iterator[tuple[str, Passage |
             yield identifier, Passage(id=identifier, text=chunk)
 
 
+def out_is_corpus_message(folder: Path) -> str:
+    """Why a text folder that is (or will be) the run folder is refused, and the fix."""
+    return (f"{folder}: is the run folder (--out) as well as the corpus folder (--data), so the run's reports, "
+            f"model cards and queries would be read as documents; give a run folder outside the corpus folder or "
+            f"inside it (a run folder inside is left out of the corpus)")
+
+
 def _folder_files(folder: Path, root: Path) -> Iterator[Path | SkippedFile]:
     """The files under `folder` that the reader reads (`FOLDER_SUFFIXES`) in path order, and a
     `SkippedFile` for every entry left out: hidden files and folders (not entered), symbolic links
-    (not followed), files of other types."""
+    (not followed), corpustune run folders (not entered), files of other types, and subfolders that
+    cannot be listed (no-access)."""
     for entry in sorted(folder.iterdir()):
         relative = entry.relative_to(root).as_posix()
         if entry.name.startswith("."):
             yield SkippedFile(relative, "hidden")
         elif entry.is_symlink():
             yield SkippedFile(relative, "link")
+        elif entry.is_dir() and is_run_folder(entry):
+            yield SkippedFile(relative, "run")
         elif entry.is_dir():
-            yield from _folder_files(entry, root)
+            try:
+                entries = list(_folder_files(entry, root))
+            except OSError as error:  # a subfolder that cannot be listed; the corpus folder itself is an error
+                entries = [SkippedFile(relative, "no-access", os_error_text(error))]
+            yield from entries
         elif entry.suffix.lower() in FOLDER_SUFFIXES:
             yield entry
         else:

@@ -1,9 +1,12 @@
 """Entries of a text folder that give no passage, and why: one record (`SkippedFile`) for both kinds.
 
-*Not read* (`read=False`): hidden files and folders (not entered), symbolic links (not followed)
-and files of other types; the folder walk (`readers._folder_files`) leaves them out on purpose.
+*Not read* (`read=False`): hidden files and folders (not entered), symbolic links (not followed),
+corpustune run folders (e.g. `--out` inside the corpus folder: not entered, their reports and
+model cards are no documents) and files of other types; the folder walk
+(`readers._folder_files`) leaves them out on purpose.
 *Without text* (`read=True`): documents that were read but yield no text (an encrypted PDF, a PDF
-without a text layer, a damaged file, a document with no text in it; `documents.py`), each of
+without a text layer, a damaged file, a file or subfolder that cannot be opened or read at all,
+a document with no text in it; `documents.py`, `readers.py`), each of
 which needs the user's attention. The corpus reader puts both into `ReadReport.skipped_files`;
 `inspect` and `run` print the first kind as a count with examples, the second file by file.
 """
@@ -30,6 +33,9 @@ REASONS = {
     "hidden": SkipReason("hidden file or folder", "hidden files or folders", "hidden (not entered)", read=False),
     "link": SkipReason("symbolic link (not followed)", "symbolic links (not followed)",
                        "symbolic link (not followed)", read=False),
+    "run": SkipReason("corpustune run folder", "corpustune run folders",
+                      "a corpustune run folder (its reports, model cards and queries are outputs, not documents)",
+                      read=False),
     "type": SkipReason("file of another type", "files of other types", "not a file type the reader accepts",
                        read=False),
     "encrypted": SkipReason("encrypted", "encrypted", "encrypted PDF (a password is needed to read it)", read=True),
@@ -38,6 +44,8 @@ REASONS = {
                                 read=True),
     "unreadable": SkipReason("unreadable", "unreadable",
                              "not a readable file of its format (damaged, truncated or misnamed)", read=True),
+    "no-access": SkipReason("no-access", "no-access",
+                            "cannot be opened or read (no permission, an I/O error, or not a regular file)", read=True),
     "no-text": SkipReason("no-text", "no-text", "no text found in it", read=True),
 }
 """Reason key -> `SkipReason`; not-read reasons first, then the reasons of documents without text."""
@@ -61,6 +69,11 @@ class SkippedFile:
 
     def describe(self) -> str:
         return f"{self.path}: {REASONS[self.reason].meaning}" + (f" ({self.detail})" if self.detail else "")
+
+
+def os_error_text(error: OSError) -> str:
+    """The detail of an unreadable file: "PermissionError: permission denied" (no path: the entry names it)."""
+    return f"{type(error).__name__}: {(error.strerror or str(error)).lower()}"
 
 
 def skip_counts(files: list[SkippedFile], reasons: tuple[str, ...] = tuple(REASONS)) -> dict[str, int]:

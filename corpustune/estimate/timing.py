@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from corpustune.config import RunConfig
+from corpustune.data.beir import qrels_file
 from corpustune.estimate import priors
 from corpustune.estimate.calibrate import Rates, encoder_key
 from corpustune.estimate.workload import Workload
@@ -155,7 +156,7 @@ def _select_weights(config: RunConfig, work: Workload) -> list[float]:
 
 
 def _has_split(config: RunConfig, split: str) -> bool:
-    return config.data.path.is_dir() and (config.data.path / "qrels" / f"{split}.tsv").exists()
+    return config.data.path.is_dir() and qrels_file(config.data.path, split).exists()
 
 
 def _select(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, float]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from corpustune.data.atomic import write_json_atomic
-from corpustune.data.beir import load_split, read_qrels, read_queries
+from corpustune.data.beir import load_split, qrels_file, read_qrels, read_queries
 from corpustune.data.records import Passage
 from corpustune.errors import InputError
 from corpustune.evaluate.answerable import AnswerableReport, answerable_queries
@@ -39,7 +39,7 @@ def query_sets(run_dir: Path, passages: dict[str, Passage], config) -> tuple[lis
     data, layout = Path(config.data.path), RunLayout(run_dir)
     sets = []
     for split, role in ((config.evaluate.split, "test"), (config.select.dev_split, "dev")):
-        if split is not None and (data / "qrels" / f"{split}.tsv").exists():
+        if split is not None and qrels_file(data, split).exists():
             queries, qrels = load_split(data, split)
             sets.append({"name": f"{data.name} {split}", "source": "human", "role": role, "query_type": None,
                          "queries": queries, "qrels": qrels})

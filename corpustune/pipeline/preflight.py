@@ -13,22 +13,27 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 
 from corpustune.config import RunConfig
-from corpustune.data.beir import check_splits
+from corpustune.data.beir import check_splits, qrels_file, split_names
 from corpustune.data.records import Passage
 from corpustune.errors import InputError
 from corpustune.models.check import token_limit
 from corpustune.models.resolve import check_model, local_model_path
+from corpustune.plural import counted
+
+Check = Callable[[RunConfig, list[Passage]], list[str]]
+"""One check: raises for an input that would fail, returns warnings."""
 
 
 def check_inputs(config: RunConfig, passages: list[Passage], stages: Collection[str] | None = None) -> list[str]:
     """Raise InputError (or ModelNotFoundError) for the first input of `stages` (None: of every
     stage) that would fail; returns warnings about inputs that work but may not be what was meant."""
-    checks: dict[str, Callable[[RunConfig, list[Passage]], list[str]]] = {  # data files first, then models
-        "select": _human, "evaluate": _human, "generate": _generate, "mine": _mine, "score": _score,
-        "train": _student, "ablation": _student,
+    checks: dict[str, tuple[Check, ...]] = {  # data files first, then models
+        "select": (_splits, _human), "evaluate": (_splits, _human), "generate": (_generation_plan, _generate),
+        "mine": (_mine,), "score": (_score,), "train": (_student,), "ablation": (_student,),
     }
+    chosen = [check for stage in (checks if stages is None else stages) if stage in checks for check in checks[stage]]
     warnings: list[str] = []
-    for check in dict.fromkeys(checks[stage] for stage in (checks if stages is None else stages) if stage in checks):
+    for check in dict.fromkeys(chosen):
         warnings += check(config, passages)
     return warnings
 
@@ -48,6 +53,34 @@ def _generate(config: RunConfig, passages: list[Passage]) -> list[str]:
     roles = {"llamacpp": "gguf", "vllm": "llm", "transformers": "llm"}
     if settings.backend.name in roles:
         check_model(settings.backend.model, roles[settings.backend.name])
+    return []
+
+
+def _generation_plan(config: RunConfig, passages: list[Passage]) -> list[str]:
+    """Generation has a query type to ask for, and its sample leaves passages to train on after
+    the held-out ones (the sample is drawn as the generate stage draws it)."""
+    from corpustune.generate.sampling import sample_passages
+    from corpustune.generate.types import BUILTIN_TYPES
+
+    settings = config.generate
+    if not settings.types:
+        raise InputError(f"generate.types is empty, so no query would be generated and nothing trained; name at "
+                         f"least one type (built-in: {', '.join(BUILTIN_TYPES)}, or the path of a YAML type)")
+    sample = sample_passages(passages, seed=settings.seed, max_passages=settings.max_passages,
+                             min_chars=settings.min_passage_chars, heldout_count=settings.heldout_count,
+                             heldout_max_fraction=settings.heldout_max_fraction)
+    if not sample.passages:
+        raise InputError(f"{config.data.path}: none of the {counted(len(passages), 'passage')} is eligible for "
+                         f"generation ({sample.skipped_short:,} shorter than generate.min_passage_chars = "
+                         f"{settings.min_passage_chars}, {sample.skipped_duplicate:,} repeat an earlier text); "
+                         f"lower generate.min_passage_chars or give a corpus with longer passages")
+    if len(sample.heldout_ids) >= len(sample.passages):
+        raise InputError(
+            f"generate.heldout_count = {settings.heldout_count} and generate.heldout_max_fraction = "
+            f"{settings.heldout_max_fraction:g} hold out all {counted(len(sample.passages), 'sampled passage')} "
+            f"(generate.max_passages = {settings.max_passages}), so none is left to train on; lower "
+            f"generate.heldout_count or generate.heldout_max_fraction, or sample more passages"
+        )
     return []
 
 
@@ -94,6 +127,22 @@ def check_token_limit(model: str, settings: dict[str, int]) -> None:
         if limit is not None and value > limit:
             raise InputError(f"{name} = {value}, but the model {model} takes at most {limit} tokens per text (its "
                              f"max_position_embeddings / model_max_length); set {name} to {limit} or less")
+
+
+def _splits(config: RunConfig, passages: list[Passage]) -> list[str]:
+    """The evaluation split is one the data folder has (when it has any), and not the split that decides."""
+    data, split, dev = Path(config.data.path), config.evaluate.split, config.select.dev_split
+    if dev is not None and dev == split:
+        raise InputError(f"select.dev_split is {dev!r}, the evaluation split (evaluate.split): the published model "
+                         f"must never be chosen on test queries; set select.dev_split to another split or to null")
+    available = split_names(data) if data.is_dir() else []
+    if split is not None and available and split not in available:
+        raise InputError(
+            f"{qrels_file(data, split)}: no qrels for evaluate.split {split!r}; the folder's splits: "
+            f"{', '.join(available)}; set evaluate.split to one of them (e.g. --set evaluate.split={available[0]}), "
+            f"or to null to evaluate on the held-out synthetic queries only"
+        )
+    return []
 
 
 def _human(config: RunConfig, passages: list[Passage]) -> list[str]:

@@ -29,12 +29,12 @@ from pydantic import BaseModel
 
 from corpustune.data.atomic import write_json_atomic
 from corpustune.errors import InputError
+from corpustune.layout import LOCK_FILE
 from corpustune.parallel import Context, barrier
 from corpustune.pipeline import artifacts
 from corpustune.pipeline.fingerprint import settings_dict, stage_fingerprint
 
 TIMINGS_FILE = "timings.json"
-LOCK_FILE = ".lock"
 
 
 @dataclass(frozen=True)

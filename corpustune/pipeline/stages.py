@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from corpustune.config import RunConfig
+from corpustune.data.beir import beir_file, qrels_file
 from corpustune.data.corpus import corpus_digest
 from corpustune.data.records import Passage
 from corpustune.layout import RunLayout
@@ -29,10 +30,10 @@ def human_split_hashes(config: RunConfig) -> dict[str, str]:
     data = Path(config.data.path)
     if not data.is_dir():
         return {}
-    files = {"human_queries": data / "queries.jsonl"}
+    files = {"human_queries": beir_file(data, "queries.jsonl")}
     for role, split in (("test", config.evaluate.split), ("dev", config.select.dev_split)):
         if split is not None:
-            files[f"human_qrels_{role}"] = data / "qrels" / f"{split}.tsv"
+            files[f"human_qrels_{role}"] = qrels_file(data, split)
     return {name: hash_path(path) for name, path in files.items() if path.exists()}
 
 
