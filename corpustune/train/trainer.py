@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from corpustune.data.atomic import JsonlAppender, write_json_atomic
 from corpustune.data.records import Passage
-from corpustune.hardware import chunk_tokens, use_bf16
+from corpustune.hardware import chunk_tokens, synchronize, use_bf16
 from corpustune.models import resolve_model
 from corpustune.parallel import Context, barrier, init_distributed
 from corpustune.train.batching import Example, epoch_steps, make_batch
@@ -61,11 +61,17 @@ def seed_everything(seed: int) -> None:
 
 
 def load_student(config: TrainConfig, device: torch.device):
-    """The student with every dropout layer set to `config.dropout` (the paper trains with 0)."""
+    """The student in fp32 with every dropout layer set to `config.dropout` (the paper trains with 0).
+
+    fp32 whatever dtype the checkpoint was saved in: transformers loads a bf16 checkpoint as bf16,
+    and bf16 master weights would round away every update smaller than 2**-8 of a weight (bf16
+    training means autocast over fp32 weights, `corpustune.hardware.auto_is_bf16`).
+    """
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(resolve_model(config.model, "embedding"), device=str(device),
                                 trust_remote_code=config.trust_remote_code)
+    model.float()
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = config.dropout
@@ -299,6 +305,7 @@ class Trainer:
             started = time.perf_counter()
             rate = self.scheduler.get_last_lr()[0]  # the rate this step uses
             result = self.step([self.train_examples[i] for i in steps[state.step_in_epoch]])
+            synchronize(self.context.device)  # the optimizer's CUDA kernels are still queued: count them here
             state.step_in_epoch += 1
             state.global_step += 1
             if log is not None:
