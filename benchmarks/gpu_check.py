@@ -113,6 +113,13 @@ def prepare(run: Path, beir: Path, out: Path, *, list_size: int, model: str | No
     examples, report = load_scored_examples(run, passages, list_size)  # every error names file and line
     if not examples:
         raise InputError(f"{RunLayout(run).scores_file} holds no usable list ({report.summary()})")
+    short = sum(len(e.passage_ids) < list_size for e in examples)
+    if short == len(examples):
+        raise InputError(
+            f"{RunLayout(run).scores_file}: every list is shorter than {list_size} passages (the longest has "
+            f"{max(len(e.passage_ids) for e in examples)}); mine and score the run again with "
+            f"`--set mine.list_size={list_size}` (the laptop preset mines lists of 8), or pass a smaller --list-size"
+        )
     layout, carried = RunLayout(run), RunLayout(out / "run")
     queries = read_queries(layout.queries_file)
     write_jsonl_atomic(carried.scores_file, [
@@ -135,9 +142,11 @@ def prepare(run: Path, beir: Path, out: Path, *, list_size: int, model: str | No
         "tracked files": tracked_bytes(REPO),
         ".whl": folder_bytes(wheels) if wheels.is_dir() else 0,
     }
-    summary = {"lists": len(examples), "skipped": report.summary(), "test queries": len(qrels), "bytes": sizes}
+    summary = {"lists": len(examples), "shorter lists": short, "skipped": report.summary(), "test queries": len(qrels),
+               "bytes": sizes}
     total = sum(sizes.values())
-    print(f"{out}: {report.summary()}; {len(passages):,} passages, {len(qrels):,} test queries")
+    print(f"{out}: {report.summary()}; {short:,} lists shorter than {list_size} (trained as they are); "
+          f"{len(passages):,} passages, {len(qrels):,} test queries")
     print("  " + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in sizes.items()) + f"; total {total / 2**20:.1f} MiB"
           f" of the {CARRY_LIMIT / 2**20:.0f} MiB limit")
     if total >= CARRY_LIMIT:
@@ -423,7 +432,9 @@ def check(args) -> dict:
     corpus = list(read_passages(CorpusSpec(path=carry / "beir")))
     passages = {p.id: p for p in corpus}
     examples, report = load_scored_examples(carry / "run", passages, args.list_size)
-    print(f"data: {report.summary()}; {len(corpus):,} passages")
+    widths = [len(e.passage_ids) for e in examples]
+    print(f"data: {report.summary()}; passages per list {min(widths)} to {max(widths)}, mean {np.mean(widths):.1f}; "
+          f"{len(corpus):,} passages in the corpus")
     figures: dict = {"device": name, "bf16_peak_tflops": peak, "torch": torch.__version__, "lists": len(examples)}
 
     print("\nthroughput (Trainer.step, listwise KL + 0.1 InfoNCE, gradient caching):")
@@ -537,5 +548,6 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
 if __name__ == "__main__":
     try:
         main()
-    except InputError as error:
-        sys.exit(f"error: {error}")
+    except InputError as error:  # bad input: one line and exit status 2, as the corpustune CLI does
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -135,3 +135,9 @@ def test_bf16_peaks_and_utilization():
     assert bf16_peak_tflops("Tesla T4") is None
     assert utilization(989.4e12 / 2, 1.0, 989.4) == pytest.approx(0.5)
     assert utilization(1e12, 1.0, None) is None
+
+
+def test_prepare_refuses_lists_all_shorter_than_the_list_size(tmp_path):
+    run, beir = tiny_run_and_beir(tmp_path)  # lists of 4
+    with pytest.raises(InputError, match=r"scores\.jsonl: every list is shorter than 20 passages .*mine\.list_size=20"):
+        gpu_check.prepare(run, beir, tmp_path / "carry", list_size=20, model=None)
