@@ -455,10 +455,11 @@ def check(args) -> dict:
     if profile is not None:
         print(f"\nprofile ({profile}), first rows:\n" + "\n".join(profile.read_text().splitlines()[:16]))
 
-    resume = resume_check(train_config(args, model, args.resume_queries), examples, passages, work / "resume",
+    resume = resume_check(train_config(args, model, args.resume_queries, dropout=args.resume_dropout), examples,
+                          passages, work / "resume",
                           device, steps=args.resume_steps, tolerance=args.resume_tolerance)
     print(f"\nresume: {resume.steps} steps straight vs interrupted after step {resume.interrupted_after} and resumed "
-          f"from the checkpoint of step {resume.resumed_from}: max |diff| {resume.max_abs:.3e}, relative L2 "
+          f"from the checkpoint of step {resume.resumed_from} (dropout {args.resume_dropout:g}): max |diff| {resume.max_abs:.3e}, relative L2 "
           f"{resume.relative_l2:.3e} (tolerance {resume.tolerance:g}): {'EQUAL' if resume.equal else 'DIFFERENT'}")
     figures["resume"] = asdict(resume)
 
@@ -522,6 +523,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--passage-max-tokens", type=int, default=512)
     run.add_argument("--resume-queries", type=int, default=64)
     run.add_argument("--resume-steps", type=int, default=4)
+    run.add_argument("--resume-dropout", type=float, default=0.1,
+                     help="dropout of the resume runs: with it the resumed run must also restore the (CUDA) RNG "
+                          "state exactly; the paper trains with 0")
     run.add_argument("--resume-tolerance", type=float, default=1e-6,
                      help="largest relative L2 difference of the final weights that counts as equal")
     run.add_argument("--tune-queries", type=int, default=64)

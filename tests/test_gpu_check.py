@@ -73,7 +73,8 @@ def test_rehearsal_on_cpu_runs_every_part_and_resumes_exactly(carry, tmp_path, c
     assert figures["throughput"][1]["distinct_passages"] == len(TINY_PASSAGES)
     resume = figures["resume"]
     assert (resume["resumed_from"], resume["interrupted_after"]) == (2, 3)
-    assert resume["equal"] and resume["relative_l2"] == 0.0  # CPU kernels are deterministic: bit for bit
+    # dropout 0.1: equal only if the RNG states come back from the checkpoint; CPU kernels: bit for bit
+    assert resume["equal"] and resume["relative_l2"] == 0.0
     assert [e["model"] for e in figures["evaluation"]] == ["base", "tuned"]
     assert all(0.0 <= e["ndcg_at_10"] <= 1.0 and e["passages_per_second"] > 0 for e in figures["evaluation"])
     assert figures["teacher"]["distinct_pairs"] == 5 * 4 and figures["teacher"]["pairs_per_second"] > 0
