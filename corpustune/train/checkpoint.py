@@ -1,5 +1,10 @@
 """Resumable checkpoints: weights, optimizer, scheduler, every RNG and the loop position.
 
+The RNG states are kept per rank (`rng.json` holds `{"ranks": [rank 0's, rank 1's, ...]}`): under
+data parallelism each rank draws its own dropout masks on its own device, and a rank whose stream
+ran ahead of rank 0's (more gradient-caching chunks, another GPU's generator) resumes exactly only
+with its own state.
+
 A checkpoint is a folder `checkpoint-<step>` written under a temporary name and renamed when
 complete; the file `latest` (replaced atomically) names the newest one. A run killed at any
 moment therefore resumes from a complete checkpoint, and replays the same data order (which
@@ -14,6 +19,7 @@ optimizer and scheduler states (tensors, numbers, lists and dicts only) are read
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 import random
 import re
@@ -26,6 +32,8 @@ import torch
 
 from corpustune.data.atomic import write_json_atomic, write_text_atomic
 from corpustune.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 
 def rng_state() -> dict[str, Any]:
@@ -55,8 +63,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
-def save_checkpoint(root: Path, model, optimizer, scheduler, loop_state: dict[str, Any]) -> Path:
-    """Write a complete checkpoint of the loop at `loop_state['global_step']`; keep only the newest."""
+def save_checkpoint(root: Path, model, optimizer, scheduler, loop_state: dict[str, Any],
+                    rng_states: list[dict[str, Any]] | None = None) -> Path:
+    """Write a complete checkpoint of the loop at `loop_state['global_step']`; keep only the newest.
+
+    `rng_states`: every rank's `rng_state()` in rank order (default: this process's alone)."""
     from safetensors.torch import save_model
 
     step = int(loop_state["global_step"])
@@ -67,7 +78,7 @@ def save_checkpoint(root: Path, model, optimizer, scheduler, loop_state: dict[st
     save_model(model, str(partial / "model.safetensors"))
     state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
     torch.save(state, partial / "training_state.pt")
-    write_json_atomic(partial / "rng.json", rng_state())
+    write_json_atomic(partial / "rng.json", {"ranks": rng_states if rng_states is not None else [rng_state()]})
     write_json_atomic(partial / "loop.json", loop_state)
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
@@ -86,8 +97,9 @@ def latest_checkpoint(root: Path) -> Path | None:
     return folder if (folder / "loop.json").exists() else None
 
 
-def load_checkpoint(folder: Path, model, optimizer, scheduler, device: torch.device) -> dict[str, Any]:
-    """Restore weights, optimizer and scheduler (on `device`) and every RNG; returns the loop state."""
+def load_checkpoint(folder: Path, model, optimizer, scheduler, device: torch.device, rank: int = 0) -> dict[str, Any]:
+    """Restore weights, optimizer and scheduler (on `device`) and rank `rank`'s RNG states; returns
+    the loop state."""
     from safetensors.torch import load_model
 
     load_model(model, str(folder / "model.safetensors"), device=str(device))
@@ -103,5 +115,10 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler, device: torch.dev
         ) from None
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    set_rng_state(json.loads((folder / "rng.json").read_text()))
+    saved = json.loads((folder / "rng.json").read_text())
+    states = saved["ranks"] if "ranks" in saved else [saved]  # older checkpoints: rank 0's state alone
+    if rank >= len(states):
+        logger.warning("%s holds the RNG states of %d ranks, none for rank %d: it takes rank 0's, so its "
+                       "random draws (dropout) do not replay exactly", folder, len(states), rank)
+    set_rng_state(states[rank] if rank < len(states) else states[0])
     return json.loads((folder / "loop.json").read_text())

@@ -32,9 +32,9 @@ from corpustune.models import resolve_model
 from corpustune.parallel import Context, barrier, init_distributed
 from corpustune.train.batching import Example, epoch_steps, make_batch
 from corpustune.train.calibrate import matched_teacher_temperature, mean_softmax_entropy
-from corpustune.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from corpustune.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint
 from corpustune.train.config import TrainConfig
-from corpustune.train.distributed import all_reduce_gradients, sum_over_ranks
+from corpustune.train.distributed import all_reduce_gradients, gather_objects, sum_over_ranks
 from corpustune.train.export import save_student
 from corpustune.train.gradcache import StepEncoder, StepResult, TextSide, run_step
 from corpustune.train.losses import CombinedLoss, list_cosines
@@ -273,7 +273,8 @@ class Trainer:
         barrier(self.context)
         found = latest_checkpoint(checkpoints) if resume else None
         if found is not None:
-            loop = load_checkpoint(found, self.model, self.optimizer, self.scheduler, self.context.device)
+            loop = load_checkpoint(found, self.model, self.optimizer, self.scheduler, self.context.device,
+                                   self.context.rank)
             if loop.get("digest") != self.digest:
                 raise ValueError(
                     f"{found} was made with other settings or data; pass a new run folder or restart from scratch"
@@ -351,9 +352,10 @@ class Trainer:
             state.stopped_early = state.evals_without_improvement >= self.config.patience
 
     def _checkpoint(self, checkpoints: Path) -> None:
+        rng_states = gather_objects(rng_state(), self.context)  # each rank resumes its own random streams
         if self.context.is_main:
             loop = {**self.state.__dict__, "digest": self.digest}
-            save_checkpoint(checkpoints, self.model, self.optimizer, self.scheduler, loop)
+            save_checkpoint(checkpoints, self.model, self.optimizer, self.scheduler, loop, rng_states)
         barrier(self.context)
 
     def _card(self) -> dict:
