@@ -90,6 +90,7 @@ def test_killed_run_resumes_to_the_same_weights(tiny_biencoder_path, tmp_path):
     assert model.prompts["query"] == "" and (killed / "model" / "README.md").exists()
 
 
+@pytest.mark.slow  # three two-rank launches: about 70 s on a shared 2-core machine
 def test_a_killed_two_rank_run_with_dropout_resumes_to_the_same_weights(tiny_biencoder_path, tmp_path):
     """Each rank draws its own dropout masks, so each must get back its own RNG state (CPU, and its
     own GPU's under CUDA) from the checkpoint, not rank 0's."""
