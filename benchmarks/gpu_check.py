@@ -209,7 +209,7 @@ class Throughput:
     tflops: float
     mfu: float | None
     peak_memory_gib: float | None
-    tokenize_seconds: float  # host time of one tokenization of the step's texts (a step tokenizes 3 times)
+    tokenize_seconds: float  # host time of one tokenization of the step's texts (a step tokenizes twice)
 
 
 def throughput(config: TrainConfig, examples, passages, work: Path, device: torch.device, *, steps: int,
