@@ -15,8 +15,7 @@ from corpustune.data.beir import write_qrels, write_queries
 from corpustune.data.records import Query, ScoredList
 from corpustune.errors import InputError
 from corpustune.layout import RunLayout
-from tests.conftest import TINY_PASSAGES, _vocabulary_texts
-from tests.tiny_models import build_tiny_biencoder
+from tests.conftest import TINY_PASSAGES
 from tests.train_fixtures import QUERIES, one_thread, tiny_examples  # noqa: F401 (fixture)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -50,11 +49,10 @@ def tiny_run_and_beir(root: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def carry(tmp_path) -> Path:
+def carry(tmp_path, tiny_biencoder_path) -> Path:
     run, beir = tiny_run_and_beir(tmp_path)
-    student = build_tiny_biencoder(tmp_path / "student", _vocabulary_texts())
     gpu_check.main(["prepare", "--run", str(run), "--beir", str(beir), "--out", str(tmp_path / "carry"),
-                    "--list-size", "4", "--model", str(student)])
+                    "--list-size", "4", "--model", str(tiny_biencoder_path)])
     return tmp_path / "carry"
 
 
