@@ -12,11 +12,12 @@ prints the folder's size together with the repository's tracked files and carrie
    at each `--sizes` queries per step; steps/s, passage slots/s, distinct passages/s, peak GPU
    memory and model FLOP utilization against the GPU's dense bf16 peak (formula and peak table in
    benchmarks/_device_figures.py); the clock is read after `torch.cuda.synchronize`;
-2. resume: a run of `--resume-steps` steps straight through, and the same run interrupted after
-   the step past its checkpoint and resumed by a new `Trainer` from that checkpoint (weights and
-   optimizer loaded with `map_location` on the device, every RNG restored); the final weights must
-   agree within `--resume-tolerance` (relative L2 over all weights; 0 means bit for bit);
-   deterministic algorithms are on for this part (`CUBLAS_WORKSPACE_CONFIG` comes from the wrapper);
+2. resume: a run of `--resume-steps` steps straight through, and the same run in a child process
+   killed (SIGKILL) after the step past its checkpoint, then resumed here by a new `Trainer` from
+   that checkpoint (weights and optimizer loaded with `map_location` on the device, every RNG
+   restored); with dropout `--resume-dropout` the final weights must agree within
+   `--resume-tolerance` (relative L2 over all weights; 0 means bit for bit); deterministic
+   algorithms are on for this part (`CUBLAS_WORKSPACE_CONFIG` comes from the wrapper);
 3. evaluate: a tuned model (`--tune-epochs` at `--tune-queries` per step, dev split by source
    passage) and the base model each encode the carried corpus (timed, passages/s) and search the
    test queries; nDCG@10 and R@100 of both;
@@ -36,11 +37,11 @@ With `--device cpu`, a tiny model and tiny data the same code runs in seconds (t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.metadata
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -261,36 +262,59 @@ def profile_step(trainer: Trainer, chosen: Sequence[Example], device: torch.devi
     path.write_text(f"one step of {len(chosen):,} queries\n{table}")
 
 
-class Interrupted(Exception):
-    """Raised by the callback that stands in for a kill of the training process."""
-
-
 @dataclass(frozen=True)
 class ResumeCheck:
     steps: int
     resumed_from: int
-    interrupted_after: int
+    killed_after: int
     max_abs: float
     relative_l2: float
     tolerance: float
     equal: bool
 
 
-def resume_check(config: TrainConfig, examples, passages, work: Path, device: torch.device, *, steps: int,
-                 tolerance: float) -> ResumeCheck:
-    """Train `steps` steps straight through; train the same run again, interrupt it one step after
-    its checkpoint, resume it with a fresh Trainer from the checkpoint; compare the final weights."""
+def resume_config(config: TrainConfig, steps: int) -> tuple[TrainConfig, int]:
+    """The resume runs' settings (one epoch of `steps` steps, a checkpoint halfway) and the step
+    after which the run is killed: the one after the checkpoint, so that its work is lost."""
     every = max(1, steps // 2)
-    config = config.model_copy(update={"epochs": 1, "checkpoint_every_steps": every})
+    if every + 1 >= steps:
+        raise InputError(f"--resume-steps {steps}: at least 3 steps are needed to kill a run after its checkpoint")
+    return config.model_copy(update={"epochs": 1, "checkpoint_every_steps": every}), every + 1
+
+
+def killed_run(config: TrainConfig, carry: Path, out: Path, device: torch.device, kill_at: int, steps: int) -> None:
+    """(In a child process.) Train the resume run and SIGKILL this process after step `kill_at`."""
+    passages = {p.id: p for p in read_passages(CorpusSpec(path=carry / "beir"))}
+    examples, _ = load_scored_examples(carry / "run", passages, config.list_size)
     chosen = step_examples(examples, steps * config.queries_per_step, config.seed)
-    interrupted_after = every + 1
-    if interrupted_after >= steps:
-        raise ValueError(f"--resume-steps {steps}: need at least 3 steps to interrupt a run after its checkpoint")
 
-    def interrupt(trainer: Trainer, _result) -> None:
-        if trainer.state.global_step == interrupted_after:
-            raise Interrupted
+    def kill(trainer: Trainer, _result) -> None:
+        if trainer.state.global_step == kill_at:
+            synchronize(device)  # the step's device work is done; the checkpoint before it is on disk
+            os.kill(os.getpid(), signal.SIGKILL)
 
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    Trainer(config, chosen, [], passages, out, context=Context(device=device), callbacks=[kill],
+            show_progress=False).train(resume=False)
+
+
+def resume_check(config: TrainConfig, examples, passages, carry: Path, work: Path, device: torch.device, *,
+                 steps: int, tolerance: float) -> ResumeCheck:
+    """Train `steps` steps straight through; train the same run in a child process that is killed
+    (SIGKILL) one step after its checkpoint; resume it here from the checkpoint; compare the final
+    weights."""
+    config, kill_at = resume_config(config, steps)
+    chosen = step_examples(examples, steps * config.queries_per_step, config.seed)
+    child = subprocess.run(
+        [sys.executable, __file__, "killed-run", "--config", config.model_dump_json(), "--carry", str(carry),
+         "--out", str(work / "resumed"), "--device", str(device), "--kill-at", str(kill_at), "--steps", str(steps),
+         "--threads", str(torch.get_num_threads())],  # CPU kernels sum in another order on other thread counts
+        capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))},
+    )
+    if child.returncode != -signal.SIGKILL:
+        raise RuntimeError(f"the run to kill ended with status {child.returncode}, not SIGKILL:\n"
+                           f"{child.stderr[-3000:]}")
     context = Context(device=device)
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -299,21 +323,16 @@ def resume_check(config: TrainConfig, examples, passages, work: Path, device: to
         straight.train(resume=False)
         expected = {k: v.detach().cpu().clone() for k, v in straight.model.state_dict().items()}
         del straight
-        killed = Trainer(config, chosen, [], passages, work / "resumed", context=context, callbacks=[interrupt],
-                         show_progress=False)
-        with contextlib.suppress(Interrupted):
-            killed.train(resume=False)
-        del killed
         resumed = Trainer(config, chosen, [], passages, work / "resumed", context=context, show_progress=False)
         state = resumed.train(resume=True)
         difference = weight_difference(expected, resumed.model.state_dict())
     finally:
         torch.use_deterministic_algorithms(deterministic)
     logged = [json.loads(line)["step"] for line in (work / "resumed" / "log.jsonl").read_text().splitlines()]
-    resumed_from = logged[interrupted_after] - 1  # the first step logged again after the interruption
+    resumed_from = logged[kill_at] - 1  # the first step logged again after the kill
     if state.global_step != steps:
         raise RuntimeError(f"the resumed run ended at step {state.global_step}, not {steps}")
-    return ResumeCheck(steps, resumed_from, interrupted_after, difference.max_abs, difference.relative_l2, tolerance,
+    return ResumeCheck(steps, resumed_from, kill_at, difference.max_abs, difference.relative_l2, tolerance,
                        difference.within(tolerance))
 
 
@@ -456,10 +475,11 @@ def check(args) -> dict:
         print(f"\nprofile ({profile}), first rows:\n" + "\n".join(profile.read_text().splitlines()[:16]))
 
     resume = resume_check(train_config(args, model, args.resume_queries, dropout=args.resume_dropout), examples,
-                          passages, work / "resume",
-                          device, steps=args.resume_steps, tolerance=args.resume_tolerance)
-    print(f"\nresume: {resume.steps} steps straight vs interrupted after step {resume.interrupted_after} and resumed "
-          f"from the checkpoint of step {resume.resumed_from} (dropout {args.resume_dropout:g}): max |diff| {resume.max_abs:.3e}, relative L2 "
+                          passages, carry, work / "resume", device, steps=args.resume_steps,
+                          tolerance=args.resume_tolerance)
+    print(f"\nresume: {resume.steps} steps straight vs killed after step {resume.killed_after} and resumed "
+          f"from the checkpoint of step {resume.resumed_from} (dropout {args.resume_dropout:g}): "
+          f"max |diff| {resume.max_abs:.3e}, relative L2 "
           f"{resume.relative_l2:.3e} (tolerance {resume.tolerance:g}): {'EQUAL' if resume.equal else 'DIFFERENT'}")
     figures["resume"] = asdict(resume)
 
@@ -509,6 +529,13 @@ def parser() -> argparse.ArgumentParser:
     make.add_argument("--model", default="minilm", help="student to carry in bf16 (alias, path or hub id)")
     fetch = commands.add_parser("wheels", help="download the wheels the device image lacks into .whl/")
     fetch.add_argument("--out", type=Path, default=REPO / ".whl")
+    child = commands.add_parser("killed-run", help="(used by check) the resume run that kills itself")
+    child.add_argument("--config", required=True, help="TrainConfig as JSON")
+    for name in ("--carry", "--out", "--device"):
+        child.add_argument(name, required=True)
+    child.add_argument("--kill-at", type=int, required=True)
+    child.add_argument("--steps", type=int, required=True)
+    child.add_argument("--threads", type=int, required=True, help="torch CPU threads, as in the parent")
     run = commands.add_parser("check", help="run the check (on the GPU machine; --device cpu rehearses)")
     run.add_argument("--carry", default=str(REPO / ".gpucheck"))
     run.add_argument("--model", help="student folder (default: CARRY/model)")
@@ -543,6 +570,11 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
         return prepare(args.run, args.beir, args.out, list_size=args.list_size, model=args.model)
     if args.command == "wheels":
         download_wheels(args.out)
+        return None
+    if args.command == "killed-run":
+        torch.set_num_threads(args.threads)
+        killed_run(TrainConfig.model_validate_json(args.config), Path(args.carry), Path(args.out),
+                   torch.device(args.device), args.kill_at, args.steps)
         return None
     if args.chunk_tokens != "auto":
         args.chunk_tokens = int(args.chunk_tokens)

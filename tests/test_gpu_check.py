@@ -70,7 +70,7 @@ def test_rehearsal_on_cpu_runs_every_part_and_resumes_exactly(carry, tmp_path, c
     # 16 queries from 10 lists: the lists repeat, every distinct passage of the tiny corpus is in the step
     assert figures["throughput"][1]["distinct_passages"] == len(TINY_PASSAGES)
     resume = figures["resume"]
-    assert (resume["resumed_from"], resume["interrupted_after"]) == (2, 3)
+    assert (resume["resumed_from"], resume["killed_after"]) == (2, 3)
     # dropout 0.1: equal only if the RNG states come back from the checkpoint; CPU kernels: bit for bit
     assert resume["equal"] and resume["relative_l2"] == 0.0
     assert [e["model"] for e in figures["evaluation"]] == ["base", "tuned"]
