@@ -126,3 +126,13 @@ def chunk_tokens(setting: int | str, device) -> int:
     """The training chunk budget `TrainConfig.chunk_tokens` means on `device`: the number itself,
     or `default_chunk_tokens(device)` for `auto`."""
     return default_chunk_tokens(device) if setting == "auto" else int(setting)
+
+
+def synchronize(device) -> None:
+    """Wait until `device` (a torch.device or string) has finished the work queued on it, so that a
+    host clock read next covers that work: CUDA kernels run asynchronously, a CPU's ops do not."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -99,3 +99,23 @@ def test_a_few_bf16_steps_train_as_far_as_fp32(tiny_biencoder_path, tmp_path):
     assert drop > 0.1 * fp32[0]  # the steps really train
     for new, reference in zip(bf16, fp32):
         assert abs(new - reference) <= 0.05 * drop
+
+
+def test_a_student_saved_in_bf16_trains_fp32_master_weights(tiny_biencoder_path, tmp_path):
+    """transformers loads a bf16 checkpoint as bf16 (dtype "auto"); the trainer must still keep fp32
+    weights and optimizer state, so that its steps equal those from an fp32 copy of the same weights
+    (in bf16, an update smaller than 2**-8 of a weight is rounded away)."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(tiny_biencoder_path), device="cpu")
+    model.to(torch.bfloat16).save(str(tmp_path / "bf16"))
+    model.to(torch.float32).save(str(tmp_path / "fp32"))  # the same bf16-rounded values, stored in fp32
+    weights = {}
+    for name in ("bf16", "fp32"):
+        config = TrainConfig(model=str(tmp_path / name), precision="fp32", queries_per_step=4, learning_rate=1e-4)
+        trainer = Trainer(config, tiny_examples(), [], tiny_passage_map(), tmp_path / f"run-{name}", show_progress=False)
+        assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}
+        trainer.step(tiny_examples()[:4])
+        weights[name] = trainer.model.state_dict()
+    for key, value in weights["fp32"].items():
+        assert torch.equal(weights["bf16"][key], value), key

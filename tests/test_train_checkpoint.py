@@ -96,3 +96,26 @@ def test_a_training_state_that_would_run_code_is_refused(tmp_path):
     with pytest.raises(InputError, match="training_state.pt holds objects other than tensors"):
         load_checkpoint(folder, model, optimizer, scheduler, torch.device("cpu"))
     assert not marker.exists()
+
+
+def test_each_rank_gets_back_its_own_rng_state_and_an_older_single_state_still_loads(tmp_path):
+    import json
+
+    from corpustune.train.checkpoint import rng_state
+
+    model, optimizer, scheduler = small_training()
+    torch.manual_seed(10)
+    rank0 = rng_state()
+    expected0 = draws()
+    torch.manual_seed(11)
+    rank1 = rng_state()
+    expected1 = draws()
+    folder = save_checkpoint(tmp_path, model, optimizer, scheduler, {"global_step": 1}, [rank0, rank1])
+    for rank, expected in ((1, expected1), (0, expected0)):
+        scramble()
+        load_checkpoint(folder, *small_training(), torch.device("cpu"), rank)
+        assert draws() == expected
+    (folder / "rng.json").write_text(json.dumps(rank1))  # the format before per-rank states
+    scramble()
+    load_checkpoint(folder, *small_training(), torch.device("cpu"), 0)
+    assert draws() == expected1

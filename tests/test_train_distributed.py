@@ -89,3 +89,23 @@ def test_killed_run_resumes_to_the_same_weights(tiny_biencoder_path, tmp_path):
 
     model = SentenceTransformer(str(killed / "model"), device="cpu")
     assert model.prompts["query"] == "" and (killed / "model" / "README.md").exists()
+
+
+@pytest.mark.slow  # three two-rank launches: about 70 s on a shared 2-core machine
+def test_a_killed_two_rank_run_with_dropout_resumes_to_the_same_weights(tiny_biencoder_path, tmp_path):
+    """Each rank draws its own dropout masks, so each must get back its own RNG state (CPU, and its
+    own GPU's under CUDA) from the checkpoint, not rank 0's."""
+    plain, killed = tmp_path / "plain", tmp_path / "killed"
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(WORKER),
+              "dropout-run", str(tiny_biencoder_path)]
+    done = _run([*launch, str(plain)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run([*launch, str(killed), "3"])
+    assert done.returncode != 0  # both ranks SIGKILLed after step 3; the last checkpoint is step 2
+    assert (killed / "train" / "checkpoints" / "latest").read_text().strip() == "checkpoint-2"
+    done = _run([*launch, str(killed)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, b = _final_weights(plain), _final_weights(killed)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name

@@ -57,3 +57,23 @@ def test_cached_step_replays_dropout_masks(tiny_biencoder_path):
     assert abs(plain.loss - cached.loss) < 1e-5
     for name, grad in plain_grads.items():
         torch.testing.assert_close(cached_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_cached_step_tokenizes_each_chunk_once(tiny_biencoder_path):
+    """The re-encoding pass reuses the features of the no-graph pass: one tokenization per chunk,
+    and the reused features hold only the tokenizer's outputs (no token embeddings kept alive)."""
+    config = TrainConfig(model=str(tiny_biencoder_path), mask_fraction=0.3)
+    model = load_student(config, torch.device("cpu"))
+    encoder = StepEncoder(model, torch.device("cpu"), 24)
+    texts = {p.id: p.full_text() for p in tiny_passage_map().values()}
+    batch = make_batch(tiny_examples())
+    queries, passages = TextSide("query ", 16), TextSide("passage ", 24)
+    chunks = len(encoder.chunks(list(batch.query_texts), queries)) + len(
+        encoder.chunks([texts[p] for p in batch.passage_ids], passages))
+    tokenized, encoded = [], []
+    tokenize, encode = encoder.tokenize, encoder.encode
+    encoder.tokenize = lambda chunk, side: tokenized.append(chunk) or tokenize(chunk, side)
+    encoder.encode = lambda features: encoded.append(set(features)) or encode(features)
+    run_step(encoder, CombinedLoss.from_config(config), batch, texts, queries, passages, train=True, grad_cache=True)
+    assert chunks > 2 and len(tokenized) == chunks
+    assert len(encoded) == 2 * chunks and all("token_embeddings" not in keys for keys in encoded)

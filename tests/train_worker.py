@@ -2,6 +2,7 @@
 
 usage: python tests/train_worker.py steps MODEL OUT [TUNE] (any world size; rank 0 writes OUT/result.pt)
        python tests/train_worker.py run MODEL OUT [KILL_AT_STEP]
+       python tests/train_worker.py dropout-run MODEL OUT [KILL_AT_STEP] (`run`, dropout 0.1, 40-token chunks)
        python tests/train_worker.py heads OUT             (any world size; rank 0 writes OUT/heads.pt)
 """
 
@@ -61,10 +62,12 @@ def heads_step(out: Path) -> None:
         torch.save({"grads": grads, "state": model.state_dict()}, out / "heads.pt")
 
 
-def full_run(model: str, out: Path, kill_at: int | None) -> None:
+def full_run(model: str, out: Path, kill_at: int | None, dropout: float = 0.0) -> None:
     from corpustune.train.batching import split_by_source
 
     config = run_config(model)
+    if dropout:  # small chunks: the ranks encode different numbers of chunks, so their RNG streams part
+        config = config.model_copy(update={"dropout": dropout, "chunk_tokens": 40})
     train, dev = split_by_source(tiny_examples(), config.dev_fraction, config.seed)
 
     def kill(trainer, result) -> None:
@@ -82,5 +85,6 @@ if __name__ == "__main__":
     elif mode == "steps":
         two_steps(sys.argv[2], Path(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "both")
     else:
-        full_run(sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else None)
+        full_run(sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else None,
+                 dropout=0.1 if mode == "dropout-run" else 0.0)
     shutdown_distributed()

@@ -1,5 +1,10 @@
 """Resumable checkpoints: weights, optimizer, scheduler, every RNG and the loop position.
 
+The RNG states are kept per rank (`rng.json` holds `{"ranks": [rank 0's, rank 1's, ...]}`): under
+data parallelism each rank draws its own dropout masks on its own device, and a rank whose stream
+ran ahead of rank 0's (more gradient-caching chunks, another GPU's generator) resumes exactly only
+with its own state.
+
 A checkpoint is a folder `checkpoint-<step>` written under a temporary name and renamed when
 complete; the file `latest` (replaced atomically) names the newest one. A run killed at any
 moment therefore resumes from a complete checkpoint, and replays the same data order (which
@@ -61,8 +66,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
-def save_checkpoint(root: Path, model, optimizer, scheduler, loop_state: dict[str, Any]) -> Path:
-    """Write a complete checkpoint of the loop at `loop_state['global_step']`; keep only the newest."""
+def save_checkpoint(root: Path, model, optimizer, scheduler, loop_state: dict[str, Any],
+                    rng_states: list[dict[str, Any]] | None = None) -> Path:
+    """Write a complete checkpoint of the loop at `loop_state['global_step']`; keep only the newest.
+
+    `rng_states`: every rank's `rng_state()` in rank order (default: this process's alone)."""
     from safetensors.torch import save_model
 
     step = int(loop_state["global_step"])
@@ -73,7 +81,7 @@ def save_checkpoint(root: Path, model, optimizer, scheduler, loop_state: dict[st
     save_model(model, str(partial / "model.safetensors"))
     state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
     torch.save(state, partial / "training_state.pt")
-    write_json_atomic(partial / "rng.json", rng_state())
+    write_json_atomic(partial / "rng.json", {"ranks": rng_states if rng_states is not None else [rng_state()]})
     write_json_atomic(partial / "loop.json", loop_state)
     seal_folder(partial)
     shutil.rmtree(final, ignore_errors=True)
@@ -106,9 +114,9 @@ def latest_checkpoint(root: Path) -> Path | None:
     return folder
 
 
-def load_checkpoint(folder: Path, model, optimizer, scheduler, device: torch.device) -> dict[str, Any]:
-    """Restore weights, optimizer and scheduler (on `device`) and every RNG; returns the loop state.
-    `folder` is one that `latest_checkpoint` checked against its seal."""
+def load_checkpoint(folder: Path, model, optimizer, scheduler, device: torch.device, rank: int = 0) -> dict[str, Any]:
+    """Restore weights, optimizer and scheduler (on `device`) and rank `rank`'s RNG states; returns
+    the loop state. `folder` is one that `latest_checkpoint` checked against its seal."""
     from safetensors.torch import load_model
 
     loop = json.loads((folder / "loop.json").read_text())
@@ -126,5 +134,9 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler, device: torch.dev
         ) from None
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    set_rng_state(rng)
+    states = rng["ranks"] if "ranks" in rng else [rng]  # older checkpoints: rank 0's state alone
+    if rank >= len(states):
+        logger.warning("%s holds the RNG states of %d ranks, none for rank %d: it takes rank 0's, so its "
+                       "random draws (dropout) do not replay exactly", folder, len(states), rank)
+    set_rng_state(states[rank] if rank < len(states) else states[0])
     return loop

@@ -84,3 +84,12 @@ def sum_over_ranks(values: list[float], context: Context) -> list[float]:
     tensor = torch.tensor(values, dtype=torch.float64, device=context.device)
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor.tolist()
+
+
+def gather_objects(value: object, context: Context) -> list:
+    """Every rank's `value` (picklable), in rank order, on every rank; `[value]` in a single process."""
+    if not context.distributed:
+        return [value]
+    values: list = [None] * context.world_size
+    dist.all_gather_object(values, value)
+    return values

@@ -8,8 +8,10 @@ Batch Size under Memory Limited Setup", arXiv 2101.06983).
 
 The gradients equal those of encoding the whole step with one graph, while InfoNCE negatives
 span the whole step (and, through the gather, every rank). Dropout masks are replayed by
-restoring the RNG state of each chunk before re-encoding it. When a step fits one chunk the
-plain path (keep the graph, one backward) is used: same result, one forward fewer.
+restoring the RNG state of each chunk before re-encoding it, and the re-encoding reuses the chunk's
+tokenized features from step 1 (on a GPU the host's tokenizer, not the device, can set the pace of
+a large step). When a step fits one chunk the plain path (keep the graph, one backward) is used:
+same result, one forward fewer.
 """
 
 from __future__ import annotations
@@ -68,22 +70,34 @@ class StepEncoder:
     def chunks(self, texts: list[str], side: TextSide) -> list[np.ndarray]:
         return length_chunks(self.lengths(texts, side), self.chunk_tokens)
 
+    def tokenize(self, texts: list[str], side: TextSide) -> dict:
+        """The model's input features of `texts` (prompt, truncation, padding), tensors on the device."""
+        features = self.model.preprocess(texts, prompt=side.prompt or None, max_length=side.max_tokens)
+        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+
     def forward(self, texts: list[str], side: TextSide) -> torch.Tensor:
         """(n, d) embeddings of `texts`, with a graph when grad mode is on."""
-        features = self.model.preprocess(texts, prompt=side.prompt or None, max_length=side.max_tokens)
-        features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+        return self.encode(self.tokenize(texts, side))
+
+    def encode(self, features: dict) -> torch.Tensor:
+        """(n, d) embeddings of tokenized `features`, with a graph when grad mode is on."""
         autocast = (
             torch.autocast(self.device.type, dtype=self.autocast_dtype)
             if self.autocast_dtype is not None
             else contextlib.nullcontext()
         )
         with autocast:
-            embeddings = self.model(features)["sentence_embedding"]
+            # a copy: the modules write their outputs (token embeddings too) into the dict they get,
+            # and `features` may be kept for the re-encoding
+            embeddings = self.model(dict(features))["sentence_embedding"]
         # the loss runs in at least float32 (bf16 autocast outputs are upcast; a float64 model stays so)
         return embeddings.float() if embeddings.dtype in (torch.bfloat16, torch.float16) else embeddings
 
-    def embed(self, texts: list[str], chunks: list[np.ndarray], side: TextSide) -> tuple[torch.Tensor, list]:
-        """Embed chunk by chunk in the current grad mode; returns (n, d) and each chunk's RNG state."""
+    def embed(
+        self, texts: list[str], chunks: list[np.ndarray], side: TextSide, *, keep_features: bool = False
+    ) -> tuple[torch.Tensor, list]:
+        """Embed chunk by chunk in the current grad mode; returns (n, d) and, per chunk, its RNG state
+        and (with `keep_features`, for `backward_chunks`) its tokenized features."""
         if not texts:
             dim = self.model.get_embedding_dimension()
             # a rank without texts still joins the gather's backward, so its (empty) rows need a graph
@@ -92,8 +106,10 @@ class StepEncoder:
         out: torch.Tensor | None = None
         states = []
         for chunk in chunks:
-            states.append(_rng_state(self.device))
-            vectors = self.forward([texts[i] for i in chunk], side)  # (chunk, d)
+            rng = _rng_state(self.device)
+            features = self.tokenize([texts[i] for i in chunk], side)
+            states.append((rng, features if keep_features else None))
+            vectors = self.encode(features)  # (chunk, d)
             if out is None:
                 out = vectors.new_zeros(len(texts), vectors.shape[1])
             out = out.index_copy(0, torch.as_tensor(chunk, device=self.device), vectors)
@@ -103,9 +119,11 @@ class StepEncoder:
         self, texts: list[str], chunks: list[np.ndarray], states: list, side: TextSide, gradient: torch.Tensor
     ) -> None:
         """Re-encode each chunk with a graph and push its cached embedding gradient into the weights."""
-        for chunk, state in zip(chunks, states):
-            _set_rng_state(self.device, state)
-            vectors = self.forward([texts[i] for i in chunk], side)  # (chunk, d)
+        for chunk, (rng, features) in zip(chunks, states):
+            _set_rng_state(self.device, rng)
+            if features is None:
+                features = self.tokenize([texts[i] for i in chunk], side)
+            vectors = self.encode(features)  # (chunk, d)
             vectors.backward(gradient[torch.as_tensor(chunk, device=gradient.device)])
 
 
@@ -154,9 +172,11 @@ def run_step(
     grad_cache = grad_cache and train
     device = encoder.device
     with torch.set_grad_enabled(train and not grad_cache):
-        query_embeddings, query_states = encoder.embed(query_texts, query_chunks, query_side)  # (Q_local, d)
+        query_embeddings, query_states = encoder.embed(query_texts, query_chunks, query_side,
+                                                       keep_features=grad_cache)  # (Q_local, d)
         if fixed_passages is None:
-            passage_embeddings, passage_states = encoder.embed(texts, passage_chunks, passage_side)  # (P_local, d)
+            passage_embeddings, passage_states = encoder.embed(texts, passage_chunks, passage_side,
+                                                               keep_features=grad_cache)  # (P_local, d)
     if grad_cache:
         query_embeddings = query_embeddings.detach().requires_grad_()
         if fixed_passages is None:

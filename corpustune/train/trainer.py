@@ -30,14 +30,14 @@ from corpustune.data.atomic import JsonlAppender, read_jsonl_log, write_json_ato
 from corpustune.data.records import Passage
 from corpustune.data.sealed import folder_problem, quarantine
 from corpustune.errors import InputError
-from corpustune.hardware import chunk_tokens, use_bf16
+from corpustune.hardware import chunk_tokens, synchronize, use_bf16
 from corpustune.models import resolve_model
 from corpustune.parallel import Context, barrier, init_distributed
 from corpustune.train.batching import Example, epoch_steps, make_batch
 from corpustune.train.calibrate import matched_teacher_temperature, mean_softmax_entropy
-from corpustune.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from corpustune.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint
 from corpustune.train.config import TrainConfig
-from corpustune.train.distributed import all_reduce_gradients, sum_over_ranks
+from corpustune.train.distributed import all_reduce_gradients, gather_objects, sum_over_ranks
 from corpustune.train.export import save_student
 from corpustune.train.gradcache import StepEncoder, StepResult, TextSide, run_step
 from corpustune.train.losses import CombinedLoss, list_cosines
@@ -76,11 +76,17 @@ def seed_everything(seed: int) -> None:
 
 
 def load_student(config: TrainConfig, device: torch.device):
-    """The student with every dropout layer set to `config.dropout` (the paper trains with 0)."""
+    """The student in fp32 with every dropout layer set to `config.dropout` (the paper trains with 0).
+
+    fp32 whatever dtype the checkpoint was saved in: transformers loads a bf16 checkpoint as bf16,
+    and bf16 master weights would round away every update smaller than 2**-8 of a weight (bf16
+    training means autocast over fp32 weights, `corpustune.hardware.auto_is_bf16`).
+    """
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(resolve_model(config.model, "embedding"), device=str(device),
                                 trust_remote_code=config.trust_remote_code)
+    model.float()
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = config.dropout
@@ -287,7 +293,8 @@ class Trainer:
             found = latest_checkpoint(checkpoints)
         if found is not None:
             try:
-                loop = load_checkpoint(found, self.model, self.optimizer, self.scheduler, self.context.device)
+                loop = load_checkpoint(found, self.model, self.optimizer, self.scheduler, self.context.device,
+                                       self.context.rank)
             except InputError:
                 raise
             except Exception as error:  # sealed intact, so not damage: another version's or model's checkpoint
@@ -344,6 +351,7 @@ class Trainer:
             started = time.perf_counter()
             rate = self.scheduler.get_last_lr()[0]  # the rate this step uses
             result = self.step([self.train_examples[i] for i in steps[state.step_in_epoch]])
+            synchronize(self.context.device)  # the optimizer's CUDA kernels are still queued: count them here
             state.step_in_epoch += 1
             state.global_step += 1
             if log is not None:
@@ -389,9 +397,10 @@ class Trainer:
             state.stopped_early = state.evals_without_improvement >= self.config.patience
 
     def _checkpoint(self, checkpoints: Path) -> None:
+        rng_states = gather_objects(rng_state(), self.context)  # each rank resumes its own random streams
         if self.context.is_main:
             loop = {**self.state.__dict__, "digest": self.digest}
-            save_checkpoint(checkpoints, self.model, self.optimizer, self.scheduler, loop)
+            save_checkpoint(checkpoints, self.model, self.optimizer, self.scheduler, loop, rng_states)
         barrier(self.context)
 
     def _card(self) -> dict:
