@@ -74,6 +74,7 @@ from corpustune.layout import RunLayout  # noqa: E402
 from corpustune.models import resolve_model  # noqa: E402
 from corpustune.parallel import Context  # noqa: E402
 from corpustune.train.batching import Example, load_scored_examples, make_batch, split_by_source  # noqa: E402
+from corpustune.train.checkpoint import latest_checkpoint  # noqa: E402
 from corpustune.train.config import TrainConfig  # noqa: E402
 from corpustune.train.trainer import Trainer  # noqa: E402
 
@@ -323,13 +324,17 @@ def resume_check(config: TrainConfig, examples, passages, carry: Path, work: Pat
         straight.train(resume=False)
         expected = {k: v.detach().cpu().clone() for k, v in straight.model.state_dict().items()}
         del straight
+        # the checkpoint the killed run left (the resumed log holds each step once, so it cannot tell)
+        left = latest_checkpoint(work / "resumed" / "checkpoints")
+        resumed_from = int(left.name.removeprefix("checkpoint-")) if left is not None else 0
         resumed = Trainer(config, chosen, [], passages, work / "resumed", context=context, show_progress=False)
         state = resumed.train(resume=True)
         difference = weight_difference(expected, resumed.model.state_dict())
     finally:
         torch.use_deterministic_algorithms(deterministic)
     logged = [json.loads(line)["step"] for line in (work / "resumed" / "log.jsonl").read_text().splitlines()]
-    resumed_from = logged[kill_at] - 1  # the first step logged again after the kill
+    if logged != list(range(1, steps + 1)):
+        raise RuntimeError(f"the resumed run's log holds steps {logged}, not each of 1..{steps} once")
     if state.global_step != steps:
         raise RuntimeError(f"the resumed run ended at step {state.global_step}, not {steps}")
     return ResumeCheck(steps, resumed_from, kill_at, difference.max_abs, difference.relative_l2, tolerance,
