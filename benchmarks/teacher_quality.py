@@ -1,10 +1,10 @@
-"""Teacher quality probe: rerank BM25's top 20 for the SciFact test queries with each offline
-teacher and print nDCG@10 next to BM25 and dense retrieval alone.
+"""Teacher quality probe: rerank BM25's top 20 for SciFact queries (the *train* split, where
+settings are decided) with the torch and LLM teachers and print nDCG@10 next to BM25 and dense
+retrieval alone. Slow teachers run on the first N queries (file order); their lines also print
+BM25 on the same subset. `benchmarks/ladder.py --rung r0` ranks every teacher, the packaged ONNX
+ones included, on the lists the product mines (docs/ladder.md).
 
-Evaluation only: test qrels pick the teacher family, nothing is tuned on them. Slow teachers run
-on the first N test queries (file order); their lines also print BM25 on the same subset.
-
-Usage: PYTHONPATH=. python benchmarks/teacher_quality.py [--mpnet-queries 100] [--llm-queries 10]
+Usage: PYTHONPATH=. python benchmarks/teacher_quality.py [--split train] [--mpnet-queries 100] [--llm-queries 10]
 """
 
 from __future__ import annotations
@@ -45,13 +45,14 @@ def rerank(lists: dict[str, list[str]], scores: dict[str, np.ndarray]):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--split", default="train", help="a decision split; test is for reporting only")
     parser.add_argument("--mpnet-queries", type=int, default=100)
     parser.add_argument("--mpnet-max-length", type=int, default=256)
     parser.add_argument("--llm-queries", type=int, default=10)
     parser.add_argument("--llm-model", default="qwen-coder-1.5b")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    passages, queries, qrels, bm25_run, _ = scifact_lists("test", None)
+    passages, queries, qrels, bm25_run, _ = scifact_lists(args.split, None)
     lists = {q: ranked(bm25_run.get(q, {}))[:20] for q in queries}
     report("BM25 (bm25s, stemmed, stopwords), top 20", qrels, bm25_run, bm25_run)
 
