@@ -19,6 +19,7 @@ RUN/eval/results.json                evaluate: every model on every query set
 RUN/export/<format>[-int8]/          corpustune export: RUN/model as ONNX or OpenVINO
 RUN/report.html, RUN/report.md       report
 RUN/cache/                           run-level caches that outlive a change of settings
+RUN/cache/bm25-<corpus>-<settings>/  mine, score: the BM25 index (bm25s files), memory-mapped by both
 RUN/.lock                            held by the one process that writes the run folder
 ```
 """
@@ -74,6 +75,10 @@ class RunLayout:
     @property
     def score_cache(self) -> Path:
         return self.cache_dir / "scores"
+
+    def bm25_index(self, key: str) -> Path:
+        """The saved BM25 index named `key` (`BM25Params.key`: corpus digest and BM25 settings)."""
+        return self.cache_dir / f"bm25-{key}"
 
     @property
     def queries_dir(self) -> Path:

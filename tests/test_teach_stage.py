@@ -107,7 +107,7 @@ def test_teachers_run_on_the_device_of_their_rank(run_folder, tiny_passages, mon
     devices = []
     build = stage.build_teacher
 
-    def recording_build(spec, passages, device=None, embedding_cache=None):
+    def recording_build(spec, passages, device=None, embedding_cache=None, **options):
         devices.append(device)
         return build(spec, passages)  # bm25: no model, so no GPU needed
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from corpustune.data.records import Candidate, CandidateList, Passage, Query
 from corpustune.mine.config import MineConfig
+from corpustune.parallel import Context
 from corpustune.retrieve import Run
+from corpustune.retrieve.bm25 import BM25Params, shared_index
 from corpustune.retrieve.fusion import ranked, reciprocal_rank_fusion
 from corpustune.retrieve.search import BM25Retriever, DenseRetriever, Retriever
 
@@ -101,12 +104,19 @@ def build_lists(
 
 
 def build_retrievers(
-    passages: Sequence[Passage], config: MineConfig, *, cache=None, show_progress=False, device: str | None = None
+    passages: Sequence[Passage], config: MineConfig, *, cache=None, show_progress=False, device: str | None = None,
+    run: Path | None = None, context: Context | None = None,
 ) -> list[Retriever]:
-    """The retrievers `config` asks for; dense models run on `device` (None: sentence-transformers' pick)."""
+    """The retrievers `config` asks for; dense models run on `device` (None: sentence-transformers' pick).
+
+    With a run folder, BM25 uses the run's saved index (`shared_index`, which the BM25 teacher
+    reads too; under torchrun `context`'s rank 0 builds it); without one, an index in memory.
+    """
     retrievers: list[Retriever] = []
     if config.bm25:
-        retrievers.append(BM25Retriever(passages, config.bm25_language))
+        index = (shared_index(passages, run, BM25Params(config.bm25_language), context=context,
+                              show_progress=show_progress) if run is not None else None)
+        retrievers.append(BM25Retriever(passages, config.bm25_language, index=index))
     for settings in config.dense:
         retrievers.append(DenseRetriever(passages, settings, cache=cache, show_progress=show_progress, device=device))
     if not retrievers:

@@ -4,8 +4,9 @@ Reads the run's queries and training qrels (the queries to mine; without them, e
 a source id); held-out passages are the source ids of the held-out qrels. Writes one
 CandidateList per kept query, positive first, and the mining stats (paths: `RunLayout`).
 
-Under `torchrun`, each rank mines a round-robin slice of the queries on its own device (every rank
-indexes the whole corpus) and rank 0 merges the slices in query order.
+Under `torchrun`, each rank mines a round-robin slice of the queries on its own device and rank 0
+merges the slices in query order; the BM25 index is built once (by rank 0, into the run's cache)
+and memory-mapped by every rank and by the BM25 teacher.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def mine_run(
     context = init_distributed()
     mine_queries = shard(queries, context)
     retrievers = build_retrievers(passages, config, cache=cache, show_progress=show_progress and context.is_main,
-                                  device=str(context.device))
+                                  device=str(context.device), run=run, context=context)
     runs = retrieve_all(retrievers, mine_queries, config.depth)
     stats = MineStats()
     lists = build_lists(mine_queries, runs, config, heldout=heldout, corpus_ids={p.id for p in passages}, stats=stats)

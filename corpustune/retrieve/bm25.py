@@ -1,20 +1,102 @@
-"""BM25 through bm25s, with the Snowball stemmer and an English stopword list by default."""
+"""BM25 through bm25s, with the Snowball stemmer and an English stopword list by default.
+
+An index is built once per run and corpus, saved under the run's cache (`RunLayout.bm25_index`,
+named by the corpus digest and the BM25 settings, so a changed corpus never reuses an old index)
+and memory-mapped by every user: mining's BM25 retriever and the BM25 teacher read the same files,
+and under torchrun only rank 0 builds them.
+
+The corpus is tokenized in a stream: each passage's token ids go into one flat int32 array
+(4 bytes per token) instead of a Python list per passage, and no list of all passage texts is
+made. bm25s then needs two passes over those ids, which the flat array serves.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import array
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from corpustune.data.corpus import corpus_digest
 from corpustune.data.records import Passage
+from corpustune.errors import InputError
+from corpustune.layout import RunLayout
+from corpustune.parallel import Context, barrier
 from corpustune.retrieve import Run
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BM25Params:
+    """The settings that change BM25 scores; `language` picks the PyStemmer algorithm and the
+    bm25s stopword list (None: neither)."""
+
+    language: str | None = "english"
+    k1: float = 1.5
+    b: float = 0.75
+    method: str = "lucene"
+
+    def key(self, digest: str) -> str:
+        """The index's name for a corpus with this `corpus_digest`: one folder per corpus and settings."""
+        return f"{digest[:16]}-{self.language or 'none'}-k1={self.k1:g}-b={self.b:g}-{self.method}"
+
+
+class _FlatTokenIds(Sequence):
+    """Token ids of every passage in one int32 array with row offsets; reads as a sequence of
+    lists (what bm25s iterates over), one passage's list alive at a time."""
+
+    def __init__(self, ids: np.ndarray, offsets: np.ndarray):
+        self._ids, self._offsets = ids, offsets  # (tokens,) int32, (passages + 1,) int64
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, row):
+        return self._ids[self._offsets[row] : self._offsets[row + 1]].tolist()
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for row in range(len(self)):
+            yield self[row]
+
+
+def _analysis(language: str | None):
+    """(stemmer, stopwords) for bm25s; both None without a language."""
+    if language is None:
+        return None, None
+    import Stemmer
+
+    return Stemmer.Stemmer(language), "en" if language == "english" else language
+
+
+def _tokenize_corpus(passages: Sequence[Passage], language: str | None, show_progress: bool):
+    """bm25s `Tokenized(ids, vocab)` of the passages' full texts, streamed one passage at a time.
+
+    Tokens are exactly those of `bm25s.tokenize` (lower case, the same word pattern, stopwords
+    dropped before stemming); `allow_empty=False` keeps a passage without words empty, as
+    `bm25s.tokenize` does, so that it does not count as one token towards the average length.
+    """
+    import bm25s
+    from tqdm.auto import tqdm
+
+    stemmer, stopwords = _analysis(language)
+    tokenizer = bm25s.tokenization.Tokenizer(stopwords=stopwords, stemmer=stemmer)
+    ids, offsets = array.array("i"), array.array("q", [0])
+    texts = (p.full_text() for p in tqdm(passages, desc="BM25 tokenizing", disable=not show_progress))
+    for doc_ids in tokenizer.streaming_tokenize(texts, update_vocab=True, allow_empty=False):
+        ids.extend(doc_ids)
+        offsets.append(len(ids))
+    flat = _FlatTokenIds(np.frombuffer(ids, dtype=np.int32), np.frombuffer(offsets, dtype=np.int64))
+    return bm25s.tokenization.Tokenized(ids=flat, vocab=tokenizer.get_vocab_dict())
 
 
 class BM25Index:
-    """A BM25 index over passages (title + text).
-
-    `language` picks the PyStemmer algorithm and the bm25s stopword list; None disables both.
-    """
+    """A BM25 index over passages (title + text), built in memory or loaded from a saved folder."""
 
     def __init__(
         self,
@@ -28,25 +110,78 @@ class BM25Index:
     ):
         import bm25s
 
+        self.params = BM25Params(language, k1, b, method)
         self.passage_ids = [p.id for p in passages]
         self._show_progress = show_progress
-        self._stemmer = None
-        self._stopwords = None
-        if language is not None:
-            import Stemmer
-
-            self._stemmer = Stemmer.Stemmer(language)
-            self._stopwords = "en" if language == "english" else language
-        tokens = self._tokenize([p.full_text() for p in passages])
         self._retriever = bm25s.BM25(k1=k1, b=b, method=method)
-        self._retriever.index(tokens, show_progress=show_progress)
+        self._retriever.index(_tokenize_corpus(passages, language, show_progress), show_progress=show_progress)
+
+    @classmethod
+    def load(cls, folder: Path, passage_ids: Sequence[str], params: BM25Params, *, mmap: bool = True,
+             show_progress: bool = False) -> BM25Index:
+        """The index saved in `folder` (by `save`), its score matrix memory-mapped when `mmap`;
+        `passage_ids` name its rows."""
+        import bm25s
+
+        index = cls.__new__(cls)
+        index.params = params
+        index.passage_ids = list(passage_ids)
+        index._show_progress = show_progress
+        index._retriever = bm25s.BM25.load(folder, mmap=mmap, show_progress=False)
+        rows = index._retriever.scores["num_docs"]
+        if rows != len(index.passage_ids):
+            raise InputError(f"{folder}: a BM25 index of {rows} passages for a corpus of {len(index.passage_ids)}; "
+                             "delete the folder to rebuild it")
+        return index
+
+    def save(self, folder: Path) -> None:
+        """Write the index to `folder` whole or not at all: into a temporary sibling, then renamed."""
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            self._retriever.save(staging, show_progress=False)
+            staging.rename(folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
     def _tokenize(self, texts: Sequence[str]):
         import bm25s
 
-        return bm25s.tokenize(
-            list(texts), stopwords=self._stopwords, stemmer=self._stemmer, show_progress=self._show_progress
-        )
+        stemmer, stopwords = _analysis(self.params.language)
+        return bm25s.tokenize(list(texts), stopwords=stopwords, stemmer=stemmer, show_progress=self._show_progress)
+
+    def query_token_ids(self, query: str) -> np.ndarray:
+        """Columns of the index for the query's tokens, in query order, repeats kept, unknown
+        tokens left out; int64 (tokens,)."""
+        tokens = self._tokenize([query])
+        words = {index: word for word, index in tokens.vocab.items()}
+        vocab = self._retriever.vocab_dict
+        return np.array([vocab[words[i]] for i in tokens.ids[0] if words[i] in vocab], dtype=np.int64)
+
+    def pair_scores(self, query: str, rows: np.ndarray) -> np.ndarray:
+        """BM25 score of `query` against the passages at `rows` (int, (m,)), float32 (m,).
+
+        Reads only the query's columns of the sparse score matrix, not all N passages; each
+        column's rows are sorted (bm25s sorts by column, then row), so a passage is found by
+        binary search. The sum runs over the query's tokens in order in float32, as bm25s's
+        `get_scores` does, so the scores are the same bit for bit.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        scores = np.zeros(len(rows), dtype=np.float32)
+        matrix = self._retriever.scores
+        data, indices, indptr = matrix["data"], matrix["indices"], matrix["indptr"]
+        columns = self.query_token_ids(query)
+        for column in columns:
+            start, end = int(indptr[column]), int(indptr[column + 1])
+            column_rows = indices[start:end]
+            found = np.searchsorted(column_rows, rows)
+            hit = found < len(column_rows)
+            hit[hit] = column_rows[found[hit]] == rows[hit]
+            scores[hit] += data[start + found[hit]]
+        if self._retriever.nonoccurrence_array is not None:  # BM25L / BM25+: a term's score where it is absent
+            scores += self._retriever.nonoccurrence_array[columns].sum()
+        return scores
 
     def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores (q, k') and passage row indices (q, k'), best first, k' = min(k, corpus size)."""
@@ -56,15 +191,6 @@ class BM25Index:
         )
         return scores.astype(np.float32), indices.astype(np.int64)
 
-    def all_scores(self, query: str) -> np.ndarray:
-        """BM25 score of `query` against every passage, float32 (corpus size,), in index order."""
-        tokens = self._tokenize([query])
-        words = {index: word for word, index in tokens.vocab.items()}
-        known = [words[i] for i in tokens.ids[0] if words[i] in self._retriever.vocab_dict] if tokens.ids else []
-        if not known:
-            return np.zeros(len(self.passage_ids), dtype=np.float32)
-        return self._retriever.get_scores(known).astype(np.float32)
-
     def run(self, query_ids: Sequence[str], queries: Sequence[str], k: int) -> Run:
         """A run over these queries; passages with a zero score are left out, as no term matched."""
         scores, indices = self.search(queries, k)
@@ -72,3 +198,20 @@ class BM25Index:
             query_id: {self.passage_ids[j]: float(s) for s, j in zip(row_s, row_i) if s > 0}
             for query_id, row_s, row_i in zip(query_ids, scores, indices)
         }
+
+
+def shared_index(passages: Sequence[Passage], run: Path, params: BM25Params, *, context: Context | None = None,
+                 digest: str | None = None, show_progress: bool = False) -> BM25Index:
+    """The run's BM25 index of `passages`, memory-mapped: built and saved on first use, loaded after.
+
+    Under torchrun rank 0 builds it while the others wait at a barrier, then every rank loads it;
+    every rank must call this. `digest` is the passages' `corpus_digest` where the caller has it.
+    """
+    context = context or Context()
+    folder = RunLayout(run).bm25_index(params.key(digest or corpus_digest(passages)))
+    if context.is_main and not folder.is_dir():
+        logger.info("building the BM25 index of %d passages into %s", len(passages), folder)
+        BM25Index(passages, language=params.language, k1=params.k1, b=params.b, method=params.method,
+                  show_progress=show_progress).save(folder)
+    barrier(context)
+    return BM25Index.load(folder, [p.id for p in passages], params, show_progress=show_progress)

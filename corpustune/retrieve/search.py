@@ -100,9 +100,12 @@ class DenseRetriever:
 
 
 class BM25Retriever:
-    def __init__(self, passages: Sequence[Passage], language: str | None = "english"):
+    """BM25 over `passages`: the given `index` of them (e.g. the run's shared one), else one built here."""
+
+    def __init__(self, passages: Sequence[Passage], language: str | None = "english", *,
+                 index: BM25Index | None = None):
         self.name = "bm25"
-        self.index = BM25Index(passages, language=language)
+        self.index = index if index is not None else BM25Index(passages, language=language)
 
     def run(self, query_ids: Sequence[str], query_texts: Sequence[str], k: int) -> Run:
         return self.index.run(query_ids, query_texts, k)

@@ -24,6 +24,16 @@ class Teacher(Protocol):
         ...
 
 
+class IdTeacher(Teacher, Protocol):
+    """A teacher that scores passages of a corpus it holds by id: the scorer calls `score_ids`
+    instead of `score` where it knows the passages' ids (the scoring stage does)."""
+
+    def score_ids(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Scores of (query text, passage id) pairs, float32 (len(pairs),), equal to `score` of
+        the same pairs with the passages' texts."""
+        ...
+
+
 class PreparingTeacher(Teacher, Protocol):
     """A teacher that plans before scoring: the scorer calls `prepare` once per request, before
     the first chunk, when any pair is still to be scored."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corpustune.data.records import Passage
@@ -11,23 +12,26 @@ from corpustune.teach.base import Teacher
 from corpustune.teach.config import DEFAULT_MODELS, TeacherSpec
 
 if TYPE_CHECKING:
+    from corpustune.parallel import Context
     from corpustune.retrieve.encode import EmbeddingCache
     from corpustune.teach.onnx_model import OnnxSource
 
 
 def build_teacher(spec: TeacherSpec, passages: Sequence[Passage], device: str | None = None,
-                  embedding_cache: EmbeddingCache | None = None) -> Teacher:
+                  embedding_cache: EmbeddingCache | None = None, *, run: Path | None = None,
+                  context: Context | None = None) -> Teacher:
     """The teacher `spec` describes; a model-based one runs on `device` (None: its library's pick).
 
     llama.cpp (GGUF) and ONNX teachers run on the CPU whatever `device` says. A bi-encoder teacher reads the
     passages' embeddings from `embedding_cache` where the same model already embedded the whole
-    corpus (mining with that model, an evaluation).
+    corpus (mining with that model, an evaluation). A BM25 teacher reads the BM25 index saved in
+    the `run` folder (the one mining used; under torchrun `context`'s rank 0 builds it if absent).
     """
     model = spec.model or DEFAULT_MODELS[spec.kind]
     if spec.kind == "bm25":
         from corpustune.teach.lexical import BM25Teacher
 
-        return BM25Teacher(passages, language=spec.bm25_language)
+        return BM25Teacher(passages, language=spec.bm25_language, run=run, context=context)
     if model is None:
         raise InputError(f"teacher {spec.kind!r} needs a model: give an alias, a local path or a hub id")
     if spec.kind == "cross-encoder":

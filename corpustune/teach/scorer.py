@@ -51,21 +51,28 @@ def score_pairs(
     chunk_size: int = 256,
     report: ScoringReport | None = None,
     show_progress: bool = False,
+    passage_ids: Sequence[str] | None = None,
 ) -> np.ndarray | None:
     """Scores of `pairs` (float32, input order) on rank 0; None on the other ranks.
 
     Every rank must call this with the same pairs; the cache folder must be shared by the ranks.
+    `passage_ids[i]` names the passage of `pairs[i]`: a teacher with `score_ids` (`IdTeacher`)
+    is then given (query text, passage id) pairs instead of texts. Cache keys stay by text.
     """
     report = report if report is not None else ScoringReport()
     started = time.perf_counter()
     keys = [pair_key(teacher.id, q, p) for q, p in pairs]
     cached = cache.load()
+    score_ids = getattr(teacher, "score_ids", None) if passage_ids is not None else None
     todo_index: dict[str, int] = {}
     todo: list[Pair] = []
-    for key, pair in zip(keys, pairs):
+    todo_ids: list[str] = []
+    for i, (key, pair) in enumerate(zip(keys, pairs)):
         if key not in cached and key not in todo_index:
             todo_index[key] = len(todo)
             todo.append(pair)
+            if score_ids is not None:
+                todo_ids.append(passage_ids[i])
     todo_keys = list(todo_index)
     barrier(context)  # every rank must plan from the same cache state, before any rank appends to it
     report.teachers.append(teacher.id)
@@ -82,7 +89,10 @@ def score_pairs(
         disable=not show_progress or not context.is_main,
     )
     for chunk in chunks:
-        scores = teacher.score([todo[i] for i in chunk])
+        if score_ids is not None:
+            scores = score_ids([(todo[i][0], todo_ids[i]) for i in chunk])
+        else:
+            scores = teacher.score([todo[i] for i in chunk])
         cache.append([todo_keys[i] for i in chunk], scores.tolist())
         progress.update(len(chunk))
     progress.close()

@@ -110,7 +110,8 @@ def score_run(
 ) -> dict | None:
     """Score the run folder's candidate lists; returns the stats on rank 0, None elsewhere.
 
-    A bi-encoder teacher reads corpus embeddings from `embedding_cache` where its model made them.
+    A bi-encoder teacher reads corpus embeddings from `embedding_cache` where its model made them;
+    a BM25 teacher reads the run's BM25 index (the one mining saved) and scores pairs by passage id.
 
     Scores are cached in the run-level score cache, keyed by teacher id, query and passage text,
     so that they survive a change of filter settings.
@@ -124,14 +125,16 @@ def score_run(
             f"{layout.candidates_stats}); a smaller corpus may need --filter-top-n 0 (no retriever filter)"
         )
     ids_per_list, pairs = list_pairs(layout, candidate_lists, passages)
+    passage_ids = [passage_id for ids in ids_per_list for passage_id in ids]  # the passage of each pair
     scoring = ScoringReport()
     per_teacher = []
     context = init_distributed()
     cache = ScoreCache(layout.score_cache, rank=context.rank)
     for spec in config.teachers:
-        teacher = build_teacher(spec, passages, device=str(context.device), embedding_cache=embedding_cache)
+        teacher = build_teacher(spec, passages, device=str(context.device), embedding_cache=embedding_cache,
+                                run=run, context=context)
         flat = score_pairs(pairs, teacher, cache, context, chunk_size=config.chunk_size, report=scoring,
-                           show_progress=show_progress)
+                           show_progress=show_progress, passage_ids=passage_ids)
         per_teacher.append(flat)
         del teacher
     cache.close()
