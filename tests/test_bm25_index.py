@@ -155,6 +155,22 @@ def test_a_failed_save_leaves_no_index_behind(tmp_path, monkeypatch):
     assert shared_index(corpus(), tmp_path, BM25Params()).passage_ids[0] == "p0"
 
 
+def test_a_damaged_index_is_moved_aside_and_built_again(tmp_path, caplog):
+    passages = corpus()
+    shared_index(passages, tmp_path, BM25Params())
+    [folder] = RunLayout(tmp_path).cache_dir.glob("bm25-*")
+    data = folder / "data.csc.index.npy"
+    garbled = bytearray(data.read_bytes())
+    garbled[-1] ^= 0xFF  # one score changed: loads fine, scores wrong
+    data.write_bytes(bytes(garbled))
+    with caplog.at_level("WARNING"):
+        index = shared_index(passages, tmp_path, BM25Params())
+    assert "its bytes differ" in caplog.text and (folder.parent / (folder.name + ".corrupt")).is_dir()
+    for query in QUERIES:
+        np.testing.assert_array_equal(index.pair_scores(query, np.arange(len(passages))),
+                                      reference_scores(passages, query))
+
+
 def _rank(rank: int, world: int, port: int, run: str) -> None:
     """One torchrun-like rank: opens the shared index and writes its builds and run to a file."""
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",

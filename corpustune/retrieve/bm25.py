@@ -3,7 +3,8 @@
 An index is built once per run and corpus, saved under the run's cache (`RunLayout.bm25_index`,
 named by the corpus digest and the BM25 settings, so a changed corpus never reuses an old index)
 and memory-mapped by every user: mining's BM25 retriever and the BM25 teacher read the same files,
-and under torchrun only rank 0 builds them.
+and under torchrun only rank 0 builds them. The folder is sealed (`corpustune.data.sealed`): a
+damaged index is moved aside and built again, never used.
 
 The corpus is tokenized in a stream: each passage's token ids go into one flat int32 array
 (4 bytes per token) instead of a Python list per passage, and no list of all passage texts is
@@ -24,6 +25,7 @@ import numpy as np
 
 from corpustune.data.corpus import corpus_digest
 from corpustune.data.records import Passage
+from corpustune.data.sealed import folder_problem, quarantine, seal_folder
 from corpustune.errors import InputError
 from corpustune.layout import RunLayout
 from corpustune.parallel import Context, barrier
@@ -135,11 +137,13 @@ class BM25Index:
         return index
 
     def save(self, folder: Path) -> None:
-        """Write the index to `folder` whole or not at all: into a temporary sibling, then renamed."""
+        """Write the index to `folder` whole or not at all (into a temporary sibling, sealed, then
+        renamed), so that a reader finds a complete index or none."""
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
             self._retriever.save(staging, show_progress=False)
+            seal_folder(staging)
             staging.rename(folder)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -204,11 +208,16 @@ def shared_index(passages: Sequence[Passage], run: Path, params: BM25Params, *, 
                  digest: str | None = None, show_progress: bool = False) -> BM25Index:
     """The run's BM25 index of `passages`, memory-mapped: built and saved on first use, loaded after.
 
-    Under torchrun rank 0 builds it while the others wait at a barrier, then every rank loads it;
-    every rank must call this. `digest` is the passages' `corpus_digest` where the caller has it.
+    Under torchrun rank 0 checks or builds it while the others wait at a barrier, then every rank
+    loads it; every rank must call this. A saved index whose files differ from its seal is moved
+    aside with a warning and built again. `digest` is the passages' `corpus_digest` where the caller has it.
     """
     context = context or Context()
     folder = RunLayout(run).bm25_index(params.key(digest or corpus_digest(passages)))
+    if context.is_main and folder.is_dir():
+        problem = folder_problem(folder)
+        if problem is not None:
+            quarantine(folder, problem, "the BM25 index is built again")
     if context.is_main and not folder.is_dir():
         logger.info("building the BM25 index of %d passages into %s", len(passages), folder)
         BM25Index(passages, language=params.language, k1=params.k1, b=params.b, method=params.method,
