@@ -19,11 +19,11 @@ from corpustune.errors import InputError
 from corpustune.layout import RunLayout
 from corpustune.mine.candidates import build_retrievers
 from corpustune.mine.config import MineConfig
+from corpustune.parallel import Context
 from corpustune.retrieve.bm25 import BM25Index, BM25Params, shared_index
+from corpustune.teach.cache import ScoreCache
 from corpustune.teach.lexical import BM25Teacher
 from corpustune.teach.scorer import score_pairs
-from corpustune.teach.cache import ScoreCache
-from corpustune.parallel import Context
 
 WORDS = ("aspirin heart attack risk running lung mood vitamin deficiency winter sleep memory children coffee "
          "liver disease antibiotics viral infection flu protein cells gene expression tumour growth").split()
@@ -202,3 +202,26 @@ def test_under_two_ranks_only_rank_0_builds(tmp_path):
     results = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in range(2)]
     assert [r["builds"] for r in results] == [[0], []]
     assert results[0]["run"] == results[1]["run"] == BM25Index(corpus()).run(["q"], QUERIES[:1], k=10)
+
+
+def test_on_scifact_the_teacher_scores_every_listed_pair_as_all_n_scoring(tmp_path):
+    from corpustune.data.beir import load_split
+    from corpustune.data.corpus import CorpusSpec, read_passages
+    from tests.conftest import shared_dataset
+
+    folder = shared_dataset("scifact")
+    passages = read_passages(CorpusSpec(path=folder))
+    queries = [q.text for q in load_split(folder, "test")[0].values()]
+    retriever = build_retrievers(passages, MineConfig(dense=[]), run=tmp_path)[0]
+    teacher = BM25Teacher(passages, run=tmp_path)
+    _, top = retriever.index.search(queries, 100)
+    stemmer = Stemmer.Stemmer("english")
+    reference = bm25s.BM25()
+    reference.index(bm25s.tokenize([p.full_text() for p in passages], stopwords="en", stemmer=stemmer,
+                                   show_progress=False), show_progress=False)
+    for query, rows in zip(queries, top):
+        rows = np.concatenate([rows, np.arange(0, len(passages), 97)])  # the mined list and others
+        tokens = bm25s.tokenize([query], stopwords="en", stemmer=stemmer, show_progress=False)
+        words = {index: word for word, index in tokens.vocab.items()}
+        expected = reference.get_scores([words[i] for i in tokens.ids[0] if words[i] in reference.vocab_dict])
+        np.testing.assert_array_equal(teacher.score_ids([(query, passages[r].id) for r in rows]), expected[rows])
