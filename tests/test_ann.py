@@ -72,6 +72,9 @@ def test_auto_searches_exactly_up_to_the_threshold_and_hnsw_above():
     assert uses_hnsw("hnsw", 10, settings)
     assert not any(uses_hnsw(search, 10**9, settings) for search in ("exact", "faiss"))
     assert MineConfig().dense[0].search == "auto"
+    given = MineConfig(dense=[{"model": "a"}, {"model": "b", "search": "exact"}, DenseSettings(model="c")])
+    assert [d.search for d in given.dense] == ["auto", "exact", "auto"]
+    assert MineConfig(**given.model_dump()) == given  # a saved config reads back the same
     assert DenseSettings().search == "exact"  # evaluation stays exact whatever the corpus size
 
 
