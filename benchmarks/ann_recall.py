@@ -3,13 +3,16 @@
 Vectors: `--passages` unit vectors of `--dim` dimensions around `--clusters` random centres
 (Gaussian noise of `--noise` per dimension around each centre, then normalized), a stand-in for
 real passage embeddings, whose neighbours crowd in topics; `--queries` more drawn the same way.
+Or `--vectors FILE.npy`: real embeddings (e.g. an embedding-cache entry of a corpus), its last
+`--queries` rows searched among the others (passage-to-passage neighbours, as a query lands near
+the passage it was written for).
 Exact: `exact_top_k` (what `search: exact` runs). HNSW: `HnswIndex` with the mining defaults of
 `HnswSettings` unless overridden. Prints build and search seconds, the CPU, then
 for each `--ef-search` value (comma-separated; one graph serves all) `recall@K[ef_search=E]=...`
 (mean fraction of each query's exact top-K that HNSW returns) and `ratio[search-exact-vs-hnsw,
 ef_search=E]=...` (exact search seconds over HNSW search seconds, build not counted).
 
-Usage: PYTHONPATH=. python benchmarks/ann_recall.py [--passages 200000] [--dim 384] [--queries 1000]
+Usage: PYTHONPATH=. python benchmarks/ann_recall.py [--passages 200000] [--dim 384] [--vectors FILE.npy] [--queries 1000]
        [--k 100] [--clusters 2000] [--noise 0.05] [--m 32] [--ef-construction 128] [--ef-search 128,256,512]
 """
 
@@ -43,6 +46,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--clusters", type=int, default=2000)
     parser.add_argument("--noise", type=float, default=0.05)
+    parser.add_argument("--vectors", help="a .npy of real embeddings instead of the clustered vectors")
     defaults = HnswSettings()
     parser.add_argument("--m", type=int, default=defaults.m)
     parser.add_argument("--ef-construction", type=int, default=defaults.ef_construction)
@@ -51,8 +55,13 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((args.clusters, args.dim), dtype=np.float32) / np.sqrt(args.dim)
-    passages = clustered(args.passages, args.dim, centres, args.noise, rng)
-    queries = clustered(args.queries, args.dim, centres, args.noise, rng)
+    if args.vectors:
+        vectors = np.load(args.vectors).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        passages, queries = vectors[: -args.queries], vectors[-args.queries :]
+    else:
+        passages = clustered(args.passages, args.dim, centres, args.noise, rng)
+        queries = clustered(args.queries, args.dim, centres, args.noise, rng)
     settings = HnswSettings(m=args.m, ef_construction=args.ef_construction)
 
     started = time.perf_counter()
@@ -62,7 +71,7 @@ def main() -> None:
     index = HnswIndex(passages, settings)
     build_seconds = time.perf_counter() - started
     print(f"cpu: {cpu_description()}")
-    print(f"{args.passages} passages x {args.dim} d, {args.queries} queries, k={args.k}, m={settings.m}, "
+    print(f"{args.vectors or 'clustered'}: {len(passages)} passages x {passages.shape[1]} d, {args.queries} queries, k={args.k}, m={settings.m}, "
           f"ef_construction={settings.ef_construction}")
     print(f"exact search: {exact_seconds:.2f} s; hnsw build: {build_seconds:.1f} s")
     for ef_search in (int(e) for e in args.ef_search.split(",")):

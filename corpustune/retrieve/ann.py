@@ -7,10 +7,17 @@ search up to `HnswSettings.exact_up_to` passages (default 1,000,000) and builds 
 its own float32 copy of the passage embeddings (n x d x 4 bytes) plus about n x m x 8 bytes of
 links, and is built from the (memory-mapped) embeddings block by block.
 
-Recall against exact search is measured by `benchmarks/ann_recall.py` (docs in its docstring):
-recall@100 on 200,000 clustered 384-d vectors with the defaults is printed there. The scores
-HNSW returns are exact inner products of the passages it finds; only which passages it finds
-is approximate. A query for which the graph yields fewer than k passages is searched exactly.
+Recall against exact search is measured by `benchmarks/ann_recall.py`. On a shared 2-core
+Xeon (AVX-512, load ~14), defaults (m=32, ef_construction=128, ef_search=256), k=100:
+- 4,683 real 384-d SciFact passage embeddings, 500 others as queries: recall@100 0.998
+  (0.989 at ef_search=128, 0.9998 at 512); build 3.5 s.
+- 100,000 synthetic 384-d vectors in 2,000 tight clusters (a hard case: a top-100 spans several
+  clusters), 1,000 queries: recall@100 0.90 (0.84 at 128, 0.95 at 512); build 560 s; search
+  5.6 s against 2.6 s for exact search.
+So on a CPU, HNSW pays only where exact search's q x N grows past its build: beyond about a
+million passages with hundreds of thousands of queries, hence the default threshold. The
+scores HNSW returns are exact inner products of the passages it finds; only which passages it
+finds is approximate. A query for which the graph yields fewer than k passages is searched exactly.
 """
 
 from __future__ import annotations
