@@ -155,6 +155,12 @@ def test_a_failed_save_leaves_no_index_behind(tmp_path, monkeypatch):
     assert shared_index(corpus(), tmp_path, BM25Params()).passage_ids[0] == "p0"
 
 
+def test_an_index_of_another_corpus_size_is_refused(tmp_path):
+    BM25Index(corpus(size=20)).save(tmp_path / "index")
+    with pytest.raises(InputError, match=r"index: a BM25 index of 20 passages for a corpus of 21; delete the folder"):
+        BM25Index.load(tmp_path / "index", [f"p{i}" for i in range(21)], BM25Params())
+
+
 def test_a_damaged_index_is_moved_aside_and_built_again(tmp_path, caplog):
     passages = corpus()
     shared_index(passages, tmp_path, BM25Params())
