@@ -189,7 +189,7 @@ def build_encoder(out: Path, tokenizer_name: str, seed: int, noise: float = 0.0)
 
     from corpustune.models import resolve_model
 
-    source = resolve_model(tokenizer_name, "embedding")
+    source = resolve_model(tokenizer_name)
     key = hashlib.sha256(json.dumps([str(source), seed, noise, DIMENSION, MAX_SEQ_LENGTH]).encode()).hexdigest()[:16]
     folder = out / "encoders" / key
     if (folder / "model" / "modules.json").exists():
