@@ -373,8 +373,8 @@ def main() -> None:
             peaks[size] = max(peaks.get(size, 0), measured.peak_rss)
             if measured.error is None:
                 totals[size] = totals.get(size, 0.0) + measured.seconds
-                print(f"  stage={stage} N={size} seconds={measured.seconds:.1f} peak_rss_gb={measured.peak_rss / 1e9:.2f}"
-                      f" result={json.dumps(measured.result)}", flush=True)
+                print(f"  stage={stage} N={size} seconds={measured.seconds:.1f} "
+                      f"peak_rss_gb={measured.peak_rss / 1e9:.2f} result={json.dumps(measured.result)}", flush=True)
             else:
                 failed = True
                 print(f"  stage={stage} N={size} FAILED ({measured.error}) peak_rss_gb={measured.peak_rss / 1e9:.2f}",
