@@ -27,15 +27,16 @@ MODELS = {"m@default": ModelSize(dimension=32, parameter_bytes=1_000_000)}
 
 def test_memory_is_the_largest_stage_by_hand():
     footprint = estimate_footprint(CONFIG, WORK, CORPUS, MODELS, STAGES, {"m@default": 3})
-    # mine: corpus 500,000 + 1,000 x 32 x 4 embeddings + 1,000,000 model + BM25 (1,000 x 40 terms x 8
-    # + 1,000 x 50 tokens x 8) + a search block of 16 queries x 1,000 x 4 = 2,412,000
-    # train: 500,000 + 4 x 1,000,000 = 4,500,000; select: 500,000 + 2 x 128,000 + 3 x 1,000,000 + 4 x 4,000
+    # each stage: the runtime (700,000,000) and the corpus (500,000), and
+    # mine: 1,000 x 32 x 4 embeddings + 1,000,000 model + BM25 (1,000 x 40 terms x 8 + 1,000 x 50 tokens
+    # x 8) + a search block of 16 queries x 1,000 x 4 = 1,912,000
+    # train: 4 x 1,000,000 = 4,000,000; select: 2 x 128,000 + 3 x 1,000,000 + 4 x 4,000 = 3,272,000
     assert footprint.memory_stage == "train"
-    assert footprint.memory == {"corpus": 500_000, "student training state": 4_000_000}
+    assert footprint.memory == {"runtime": 700_000_000, "corpus": 500_000, "student training state": 4_000_000}
     mine = estimate_footprint(CONFIG, WORK, CORPUS, MODELS, {"mine"}, {})
-    assert mine.memory == {"corpus": 500_000, "embeddings m": 128_000, "models": 1_000_000,
-                           "BM25 index": 720_000, "search block": 64_000}
-    assert estimate_footprint(CONFIG, WORK, CORPUS, MODELS, {"select"}, {}).peak_memory == 3_772_000
+    assert mine.memory == {"runtime": 700_000_000, "corpus": 500_000, "embeddings m": 128_000,
+                           "models": 1_000_000, "BM25 index": 720_000, "search block": 64_000}
+    assert estimate_footprint(CONFIG, WORK, CORPUS, MODELS, {"select"}, {}).peak_memory == 703_772_000
 
 
 def test_disk_items_by_hand():
@@ -63,11 +64,12 @@ def test_corpus_encodings_count_what_the_cache_lacks():
 
 def test_a_run_that_does_not_fit_is_warned_about(tmp_path):
     footprint = estimate_footprint(CONFIG, WORK, CORPUS, MODELS, STAGES, {"m@default": 3})
+    # peak 704,500,000 bytes in train; disk 384,000 + 320,000 + ... + 10,930,000 bytes
     assert fit_warnings(footprint, memory_limit=10**9, disk_limit=10**9, out=tmp_path) == []
     assert fit_warnings(footprint, memory_limit=None, disk_limit=None, out=tmp_path) == []
-    memory, disk = fit_warnings(footprint, memory_limit=4_000_000, disk_limit=1_000_000, out=tmp_path)
-    assert memory.startswith("the train stage needs about 0.0 GB of memory (student training state 0.00 GB")
-    assert "but 0.0 GB is available" in memory
+    memory, disk = fit_warnings(footprint, memory_limit=500_000_000, disk_limit=1_000_000, out=tmp_path)
+    assert memory.startswith("the train stage needs about 0.7 GB of memory (runtime 0.70 GB, student training "
+                             "state 0.00 GB) but 0.5 GB is available")
     assert f"under {tmp_path}" in disk and "trained models" in disk and "0.0 GB is free there" in disk
 
 

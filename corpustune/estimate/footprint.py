@@ -1,7 +1,8 @@
 """Peak memory and disk of a run, estimated before it runs, and whether they fit this machine.
 
 Memory is the largest of the running stages' working sets (bytes):
-- every stage holds the corpus as read (`CorpusMeasure.resident_bytes`: its Python objects);
+- every stage holds the interpreter with torch and the other libraries (`RUNTIME_BYTES`) and the
+  corpus as read (`CorpusMeasure.resident_bytes`: its Python objects);
 - mine: per dense retriever its N x d float32 embedding matrix and its model, the BM25 index
   (`BM25_BYTES_PER_TERM` per distinct term of a passage, plus one `TOKEN_SLOT_BYTES` list slot per
   token while indexing), and one block of exact search scores (`SEARCH_BLOCK_QUERIES` x N float32);
@@ -52,6 +53,10 @@ ARM_FOLDER_MODEL_MULTIPLE = 454763389 / 91592034
 and the exported model)."""
 TRAINING_STATE_MULTIPLE = 4
 """fp32 weights, gradients and AdamW's two moments."""
+RUNTIME_BYTES = 700_000_000
+"""Python with torch, transformers, sentence-transformers and bm25s loaded, and a small encoder:
+benchmarks/scale.py's mining child peaked at 0.80 GB on 2,000 passages (2026-12-05), of which the
+corpus, its embeddings, the BM25 index and the 47 MB encoder make about 0.1 GB."""
 GIGABYTE = 1e9
 
 
@@ -131,7 +136,7 @@ def estimate_footprint(config, work, corpus: CorpusMeasure, models: Mapping[str,
     stages: dict[str, dict[str, int]] = {}
     if "mine" in running:
         mine = config.mine
-        items = {"corpus": corpus.resident_bytes}
+        items = {"runtime": RUNTIME_BYTES, "corpus": corpus.resident_bytes}
         for dense in mine.dense:
             size = models.get(encoder_key(dense.model, dense.max_seq_length))
             items[f"embeddings {dense.model}"] = items.get(f"embeddings {dense.model}", 0) + matrix(size)
@@ -142,11 +147,11 @@ def estimate_footprint(config, work, corpus: CorpusMeasure, models: Mapping[str,
             items["search block"] = min(SEARCH_BLOCK_QUERIES, max(1, round(work.train_queries))) * n * 4
         stages["mine"] = items
     if running & {"train", "ablation"}:
-        stages["train"] = {"corpus": corpus.resident_bytes,
+        stages["train"] = {"runtime": RUNTIME_BYTES, "corpus": corpus.resident_bytes,
                            "student training state": TRAINING_STATE_MULTIPLE * params(student)}
     for stage in ("select", "evaluate"):
         if stage in running:
-            stages[stage] = {"corpus": corpus.resident_bytes, "embeddings (2 models)": 2 * matrix(student),
+            stages[stage] = {"runtime": RUNTIME_BYTES, "corpus": corpus.resident_bytes, "embeddings (2 models)": 2 * matrix(student),
                              "models": 3 * params(student),
                              "search block": min(SEARCH_BLOCK_QUERIES, max(1, round(work.heldout_queries))) * n * 4}
     peak_stage = max(stages, key=lambda name: sum(stages[name].values()), default="none")
