@@ -29,14 +29,17 @@ def test_memory_is_the_largest_stage_by_hand():
     footprint = estimate_footprint(CONFIG, WORK, CORPUS, MODELS, STAGES, {"m@default": 3})
     # each stage: the runtime (700,000,000) and the corpus (500,000), and
     # mine: 1,000 x 32 x 4 embeddings + 1,000,000 model + BM25 (1,000 x 40 terms x 8 + 1,000 x 50 tokens
-    # x 8) + a search block of 16 queries x 1,000 x 4 = 1,912,000
-    # train: 4 x 1,000,000 = 4,000,000; select: 2 x 128,000 + 3 x 1,000,000 + 4 x 4,000 = 3,272,000
-    assert footprint.memory_stage == "train"
-    assert footprint.memory == {"runtime": 700_000_000, "corpus": 500_000, "student training state": 4_000_000}
+    # x 8) + the tokenized corpus (1,000 x 50 words x 420) + a search block of 16 queries x 1,000 x 4
+    # = 22,912,000; train: 4 x 1,000,000 = 4,000,000; select: 2 x 128,000 + 3 x 1,000,000 + 4 x 4,000
+    # + 21,000,000 = 24,272,000
+    assert footprint.memory_stage == "select"
+    assert footprint.peak_memory == 724_772_000
     mine = estimate_footprint(CONFIG, WORK, CORPUS, MODELS, {"mine"}, {})
     assert mine.memory == {"runtime": 700_000_000, "corpus": 500_000, "embeddings m": 128_000,
-                           "models": 1_000_000, "BM25 index": 720_000, "search block": 64_000}
-    assert estimate_footprint(CONFIG, WORK, CORPUS, MODELS, {"select"}, {}).peak_memory == 703_772_000
+                           "models": 1_000_000, "BM25 index": 720_000, "corpus tokenization": 21_000_000,
+                           "search block": 64_000}
+    train = estimate_footprint(CONFIG, WORK, CORPUS, MODELS, {"train"}, {})
+    assert train.memory == {"runtime": 700_000_000, "corpus": 500_000, "student training state": 4_000_000}
 
 
 def test_disk_items_by_hand():
@@ -64,12 +67,12 @@ def test_corpus_encodings_count_what_the_cache_lacks():
 
 def test_a_run_that_does_not_fit_is_warned_about(tmp_path):
     footprint = estimate_footprint(CONFIG, WORK, CORPUS, MODELS, STAGES, {"m@default": 3})
-    # peak 704,500,000 bytes in train; disk 384,000 + 320,000 + ... + 10,930,000 bytes
+    # peak 724,772,000 bytes in select; disk 384,000 + 320,000 + ... + 10,930,000 bytes
     assert fit_warnings(footprint, memory_limit=10**9, disk_limit=10**9, out=tmp_path) == []
     assert fit_warnings(footprint, memory_limit=None, disk_limit=None, out=tmp_path) == []
     memory, disk = fit_warnings(footprint, memory_limit=500_000_000, disk_limit=1_000_000, out=tmp_path)
-    assert memory.startswith("the train stage needs about 0.7 GB of memory (runtime 0.70 GB, student training "
-                             "state 0.00 GB) but 0.5 GB is available")
+    assert memory.startswith("the select stage needs about 0.7 GB of memory (runtime 0.70 GB, corpus tokenization "
+                             "0.02 GB) but 0.5 GB is available")
     assert f"under {tmp_path}" in disk and "trained models" in disk and "0.0 GB is free there" in disk
 
 

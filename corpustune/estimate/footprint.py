@@ -10,8 +10,9 @@ Memory is the largest of the running stages' working sets (bytes):
   parameter bytes, fp32), activations left out (bounded by `train.chunk_tokens`);
 - select and evaluate: two N x d matrices (the one being replaced and its successor), the base,
   tuned and interpolated students, and one block of search scores over the held-out queries.
-Corpus tokenization and encoding are taken to stream block by block (issue 29, item 1), so they
-add no corpus-sized buffer. Teacher models are not counted.
+Mine, select and evaluate also hold, while a corpus encoding starts, the whole corpus tokenized
+(`TOKENIZED_BYTES_PER_WORD`): `retrieve/encode.py` counts every passage's tokens in one tokenizer
+call. Teacher models are not counted.
 
 Disk is what the run writes under its folder: one N x d float32 embedding-cache entry per corpus
 encoding the cache does not hold yet, the saved BM25 index, candidate lists, teacher scores and the
@@ -53,6 +54,12 @@ ARM_FOLDER_MODEL_MULTIPLE = 454763389 / 91592034
 and the exported model)."""
 TRAINING_STATE_MULTIPLE = 4
 """fp32 weights, gradients and AdamW's two moments."""
+TOKENIZED_BYTES_PER_WORD = 420
+"""The tokenizer's output for the whole corpus, per whitespace word (all its tokens with offsets,
+the truncated ones included): benchmarks/scale.py's mining child peaked 0.83 GB above this
+module's other items at 10,000 synthetic passages of 215 words (386 bytes a word) and 9.4 GB
+above at 100,000 (437), 2026-12-05; 69 KB a SciFact passage in issue 29. Set it to 0 when corpus
+encoding tokenizes block by block (issue 29, item 1)."""
 RUNTIME_BYTES = 700_000_000
 """Python with torch, transformers, sentence-transformers and bm25s loaded, and a small encoder:
 benchmarks/scale.py's mining child peaked at 0.80 GB on 2,000 passages (2026-12-05), of which the
@@ -133,6 +140,7 @@ def estimate_footprint(config, work, corpus: CorpusMeasure, models: Mapping[str,
 
     terms = round(n * corpus.distinct_words_per_passage)
     bm25_index = terms * BM25_BYTES_PER_TERM
+    tokenized = round(n * corpus.words_per_passage * TOKENIZED_BYTES_PER_WORD)
     stages: dict[str, dict[str, int]] = {}
     if "mine" in running:
         mine = config.mine
@@ -144,6 +152,7 @@ def estimate_footprint(config, work, corpus: CorpusMeasure, models: Mapping[str,
         if mine.bm25:
             items["BM25 index"] = bm25_index + round(n * corpus.words_per_passage) * TOKEN_SLOT_BYTES
         if mine.dense:
+            items["corpus tokenization"] = tokenized
             items["search block"] = min(SEARCH_BLOCK_QUERIES, max(1, round(work.train_queries))) * n * 4
         stages["mine"] = items
     if running & {"train", "ablation"}:
@@ -152,7 +161,7 @@ def estimate_footprint(config, work, corpus: CorpusMeasure, models: Mapping[str,
     for stage in ("select", "evaluate"):
         if stage in running:
             stages[stage] = {"runtime": RUNTIME_BYTES, "corpus": corpus.resident_bytes, "embeddings (2 models)": 2 * matrix(student),
-                             "models": 3 * params(student),
+                             "models": 3 * params(student), "corpus tokenization": tokenized,
                              "search block": min(SEARCH_BLOCK_QUERIES, max(1, round(work.heldout_queries))) * n * 4}
     peak_stage = max(stages, key=lambda name: sum(stages[name].values()), default="none")
     return Footprint(peak_stage, stages.get(peak_stage, {}), _disk(config, work, running, models, corpus_encodings,
