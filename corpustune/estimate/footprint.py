@@ -54,12 +54,12 @@ ARM_FOLDER_MODEL_MULTIPLE = 454763389 / 91592034
 and the exported model)."""
 TRAINING_STATE_MULTIPLE = 4
 """fp32 weights, gradients and AdamW's two moments."""
-TOKENIZED_BYTES_PER_WORD = 420
+TOKENIZED_BYTES_PER_WORD = 450
 """The tokenizer's output for the whole corpus, per whitespace word (all its tokens with offsets,
 the truncated ones included): benchmarks/scale.py's mining child peaked 0.83 GB above this
-module's other items at 10,000 synthetic passages of 215 words (386 bytes a word) and 9.4 GB
-above at 100,000 (437), 2026-12-05; 69 KB a SciFact passage in issue 29. Set it to 0 when corpus
-encoding tokenizes block by block (issue 29, item 1)."""
+module's other items at 10,000 synthetic passages of 215 words (386 bytes a word) and 10.2 GB
+above at 100,000 (474), 2026-12-05 (docs/scale.md); issue 29 measured 69 KB a SciFact passage.
+Set it to 0 when corpus encoding tokenizes block by block (issue 29, item 1)."""
 RUNTIME_BYTES = 700_000_000
 """Python with torch, transformers, sentence-transformers and bm25s loaded, and a small encoder:
 benchmarks/scale.py's mining child peaked at 0.80 GB on 2,000 passages (2026-12-05), of which the
