@@ -311,13 +311,13 @@ def measure(stage: str, corpus: Path, base: Path, tuned: Path, work: Path) -> Me
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
     peak = usage.ru_maxrss * 1024  # Linux reports kilobytes
+    for name in ("cache", "run"):  # the embeddings of a large corpus take gigabytes of disk
+        shutil.rmtree(work / name, ignore_errors=True)
     lines = (work / "stdout").read_text().strip().splitlines()
     if process.returncode != 0 or not lines:
         tail = (work / "stderr").read_text().strip().splitlines()[-1:] or ["no output"]
         return Measured(0.0, peak, None, f"exit {process.returncode}: {tail[0][:200]}")
     report = json.loads(lines[-1])
-    for name in ("cache", "run"):  # the embeddings of a large corpus take gigabytes of disk
-        shutil.rmtree(work / name, ignore_errors=True)
     return Measured(report["seconds"], peak, report["result"])
 
 
