@@ -123,10 +123,10 @@ def model_size(model) -> ModelSize:
 
 
 def estimate_footprint(config, work, corpus: CorpusMeasure, models: Mapping[str, ModelSize], running: set[str],
-                       corpus_encodings: Mapping[str, int]) -> Footprint:
+                       encodings: Mapping[str, int]) -> Footprint:
     """The footprint of the stages in `running`. `models` maps `encoder_key`s to sizes (those
-    missing count nothing); `corpus_encodings` maps an encoder key to the corpus encodings the run
-    writes to the embedding cache with it (those the cache already holds left out)."""
+    missing count nothing); `encodings` maps an encoder key to the corpus encodings the run
+    writes to the embedding cache with it (`corpus_encodings`)."""
     from corpustune.estimate.calibrate import encoder_key
 
     n = corpus.passages
@@ -160,21 +160,22 @@ def estimate_footprint(config, work, corpus: CorpusMeasure, models: Mapping[str,
                            "student training state": TRAINING_STATE_MULTIPLE * params(student)}
     for stage in ("select", "evaluate"):
         if stage in running:
-            stages[stage] = {"runtime": RUNTIME_BYTES, "corpus": corpus.resident_bytes, "embeddings (2 models)": 2 * matrix(student),
-                             "models": 3 * params(student), "corpus tokenization": tokenized,
+            stages[stage] = {"runtime": RUNTIME_BYTES, "corpus": corpus.resident_bytes,
+                             "embeddings (2 models)": 2 * matrix(student), "models": 3 * params(student),
+                             "corpus tokenization": tokenized,
                              "search block": min(SEARCH_BLOCK_QUERIES, max(1, round(work.heldout_queries))) * n * 4}
     peak_stage = max(stages, key=lambda name: sum(stages[name].values()), default="none")
-    return Footprint(peak_stage, stages.get(peak_stage, {}), _disk(config, work, running, models, corpus_encodings,
-                                                                   n, bm25_index))
+    disk = _disk(config, work, running, models, encodings, n, bm25_index)
+    return Footprint(peak_stage, stages.get(peak_stage, {}), disk)
 
 
-def _disk(config, work, running: set[str], models: Mapping[str, ModelSize], corpus_encodings: Mapping[str, int],
+def _disk(config, work, running: set[str], models: Mapping[str, ModelSize], encodings: Mapping[str, int],
           n: int, bm25_index: int) -> dict[str, int]:
     from corpustune.estimate.calibrate import encoder_key
     from corpustune.train.arms import ablation_arms
 
     disk = {"embedding cache": sum(n * models[key].dimension * 4 * count
-                                   for key, count in corpus_encodings.items() if key in models)}
+                                   for key, count in encodings.items() if key in models)}
     if "generate" in running:
         disk["generated queries"] = round(work.calls_pending * GENERATION_BYTES_PER_CALL)
     if "mine" in running:
