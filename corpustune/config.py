@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from corpustune.data.corpus import CorpusSpec
 from corpustune.errors import InputError, validation_message
-from corpustune.generate.config import GenerateConfig
+from corpustune.generate.config import GenerateConfig, default_max_passages
 from corpustune.mine.config import MineConfig
 from corpustune.teach.config import ScoreConfig
 from corpustune.train.config import LossArm, TrainConfig
@@ -112,6 +112,27 @@ class RunConfig(BaseModel):
     )
     select: SelectConfig = Field(default_factory=SelectConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cap_passages(cls, data: Any) -> Any:
+        """Set `generate.max_passages` to `default_max_passages` when the settings leave it out.
+
+        Runs before validation (a frozen model is not changed afterwards); settings that do not
+        validate are passed on untouched, so the usual error names them.
+        """
+        if not isinstance(data, Mapping):
+            return data
+        generate, train = data.get("generate") or {}, data.get("train") or {}
+        try:
+            generate = generate if isinstance(generate, GenerateConfig) else GenerateConfig.model_validate(generate)
+            train = train if isinstance(train, TrainConfig) else TrainConfig.model_validate(train)
+        except ValidationError:
+            return data
+        if "max_passages" in generate.model_fields_set:
+            return data
+        cap = default_max_passages(generate, train.queries_per_step)
+        return {**data, "generate": generate.model_copy(update={"max_passages": cap})}
 
 
 def preset_names() -> list[str]:

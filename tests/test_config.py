@@ -97,3 +97,22 @@ def test_laptop_long_is_the_laptop_preset_with_more_passages_and_the_combined_lo
     assert longer.generate.model_copy(update={"max_passages": laptop.generate.max_passages}) == laptop.generate
     assert longer.train.model_copy(update={"loss": laptop.train.loss}) == laptop.train
     assert longer.model_copy(update={"generate": laptop.generate, "train": laptop.train}) == laptop
+
+
+def test_max_passages_left_unset_is_capped_by_the_training_budget():
+    # 6 built-in types x 1 query, 64 queries a step: 100 + ceil(4 x 100 x 64 / 6) = 100 + 4,267
+    assert resolve_config(Path("c.jsonl")).generate.max_passages == 4367
+    # 6 types x 2 queries, 8 queries a step, 10 held out: 10 + ceil(4 x 100 x 8 / 12) = 10 + 267
+    smaller = resolve_config(Path("c.jsonl"), None, (), ("generate.default_count=2", "train.queries_per_step=8",
+                                                         "generate.heldout_count=10"))
+    assert smaller.generate.max_passages == 277
+
+
+def test_a_given_max_passages_wins_over_the_cap_and_presets_keep_theirs(tmp_path):
+    assert resolve_config(Path("c.jsonl"), None, (), ("generate.max_passages=12",)).generate.max_passages == 12
+    assert resolve_config(Path("c.jsonl"), None, (), ("generate.max_passages=null",)).generate.max_passages is None
+    presets = {name: resolve_config(Path("c.jsonl"), name).generate.max_passages for name in preset_names()}
+    assert presets == {"laptop": 150, "laptop-long": 315, "paper": 100000}
+    # The saved config (RUN/config.yaml) reads back to the same cap, as a value that was given.
+    (tmp_path / "saved.yaml").write_text("generate:\n  max_passages: 4367\ntrain:\n  queries_per_step: 8\n")
+    assert resolve_config(Path("c.jsonl"), None, [tmp_path / "saved.yaml"]).generate.max_passages == 4367

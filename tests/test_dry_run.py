@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,10 @@ def test_dry_run_plans_counts_and_estimates_without_writing(tmp_path, tiny_bienc
         assert "6 of 6 passages (1 held out) x 2 types: 12 calls" in rows["generate"][3]
         assert "3 interpolation weights (0, 0.5, 1)" in rows["select"][3]
         assert "2 epochs x" in rows["train"][3] and "total: about" in output and "calibration:" in output
+        assert re.search(r"^memory: about \d+\.\d\d GB at peak, in (mine|train|select|evaluate) \(.*corpus \d+\.\d\d GB"
+                         r".*\); available now: (\d+\.\d GB|unknown)$", output, re.M), output
+        assert re.search(r"^disk: about \d+\.\d\d GB written under .*\(.*embedding cache \d+\.\d\d GB.*\); "
+                         r"free there: \d+\.\d GB$", output, re.M), output
 
         invoke(*arguments)
         requests, before = server.requests, snapshot(run)
@@ -88,6 +93,7 @@ def test_dry_run_plans_counts_and_estimates_without_writing(tmp_path, tiny_bienc
         rows = table(output)
         assert {row[1] for row in rows.values()} == {"skip"}
         assert "total: about 0.0 s" in output
+        assert "memory: no corpus-wide stage runs" in output and "disk: about 0.00 GB written" in output
 
         # a filter setting: scoring reruns from the score cache, the stages after it follow
         output = invoke(*arguments, "--set", "score.top_score_percentile=10", "--dry-run")

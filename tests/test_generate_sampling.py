@@ -34,3 +34,27 @@ def test_heldout_is_capped_by_fraction_and_stable():
     assert sample.heldout_ids == {p.id for p in sample.passages[:8]}
     fewer = sample_passages(PASSAGES, seed=1, max_passages=40, heldout_count=5)
     assert fewer.heldout_ids < sample.heldout_ids and len(fewer.heldout_ids) == 5
+
+
+def test_duplicate_test_keeps_digests_not_normalized_copies():
+    # 400 distinct passages of 20,000 characters (8 MB of text): keeping a normalized copy of each
+    # text would allocate about as much again; digests take a few kilobytes a hundred passages.
+    import tracemalloc
+
+    passages = [Passage(f"p{i}", (f"word{i} " * 2500).upper()) for i in range(400)]
+    tracemalloc.start()
+    try:
+        sample = sample_passages(passages, seed=0, heldout_count=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    text_bytes = sum(len(p.text) for p in passages)
+    assert sample.eligible == 400
+    assert peak < text_bytes / 20, f"sampling allocated {peak:,} bytes for {text_bytes:,} bytes of text"
+
+
+def test_duplicate_key_ignores_case_and_spacing_only():
+    from corpustune.generate.sampling import text_key
+
+    assert text_key("A  b\tC\n") == text_key("a b c")
+    assert text_key("a b c") != text_key("a bc")

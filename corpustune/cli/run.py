@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -11,8 +12,9 @@ import typer
 from corpustune.cli.options import RunFolder, SettingsOptions, print_table, with_settings_options
 from corpustune.layout import RunLayout
 
-DryRunFlag = Annotated[bool, typer.Option("--dry-run", help="Print what each stage would do and reuse, its work and "
-                                          "a time estimate from a short calibration; write nothing.")]
+DryRunFlag = Annotated[bool, typer.Option("--dry-run", help="Print what each stage would do and reuse, its work, "
+                                          "a time estimate from a short calibration and the peak memory and disk "
+                                          "it needs (warning when this machine lacks them); write nothing.")]
 
 
 @with_settings_options
@@ -41,6 +43,7 @@ def _print_dry_run(out: Path, config, passages, stages) -> None:
     """The dry run's table: per stage what it would do, reuse, its work and its estimated time."""
     from corpustune.errors import InputError
     from corpustune.estimate import dry_run
+    from corpustune.estimate.footprint import GIGABYTE, describe
     from corpustune.hardware import cpu_description
     from corpustune.pipeline.runner import format_seconds
 
@@ -56,6 +59,16 @@ def _print_dry_run(out: Path, config, passages, stages) -> None:
     for stage in result.stages:
         if stage.action not in ("skip", "run"):
             print(f"  {stage.name}: {stage.action}: {stage.reason}")
+    footprint, (memory, disk) = result.footprint, result.limits
+    available = "unknown" if memory is None else f"{memory / GIGABYTE:.1f} GB"
+    peak = (f"about {footprint.peak_memory / GIGABYTE:.2f} GB at peak, in {footprint.memory_stage} "
+            f"({describe(footprint.memory)})" if footprint.memory else "no corpus-wide stage runs")
+    print(f"memory: {peak}; available now: {available}")
+    free = "unknown" if disk is None else f"{disk / GIGABYTE:.1f} GB"
+    print(f"disk: about {footprint.disk_total / GIGABYTE:.2f} GB written under {out} "
+          f"({describe(footprint.disk) or 'nothing'}); free there: {free}")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     rates = result.rates
     measured = [f"{rates.generate_s_per_call:.2f} s per generation call ({rates.generate_calls} calls)"]
     measured += [f"{name}: {1000 * rate.s_per_token:.3f} ms per token" for name, rate in rates.encoders.items()]

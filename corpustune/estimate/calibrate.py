@@ -14,7 +14,7 @@ import io
 import random
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from corpustune.config import RunConfig
 from corpustune.data.records import Passage
+from corpustune.estimate.footprint import ModelSize, model_size
 from corpustune.estimate.workload import Workload
 
 SAMPLE_PASSAGES = 32
@@ -38,11 +39,13 @@ CORPUS_TOKEN_SAMPLE = 5000
 @dataclass
 class EncoderRate:
     """One sentence-transformers model: load time, seconds per token, the corpus in tokens (after
-    truncation), and the passage prompts whose corpus embeddings the embedding cache holds."""
+    truncation), its size (dimension, parameter bytes) and the passage prompts whose corpus
+    embeddings the embedding cache holds."""
 
     load_s: float
     s_per_token: float
     corpus_tokens: float
+    size: ModelSize | None = None
     cached_prompts: set[str] = field(default_factory=set)
 
 
@@ -72,7 +75,8 @@ def calibrate(config: RunConfig, passages: list[Passage], work: Workload, runnin
               run_dir: Path) -> Rates:
     """Measure the rates of the stages named in `running` (those the pipeline would run). When the
     run folder's candidate lists are final (mine is not in `running`), count the teacher pairs
-    that the score cache already holds."""
+    that the score cache already holds. Holds no copy of the corpus: what it reads of every passage
+    (cache keys, the run's teacher pairs) it streams."""
     started = time.perf_counter()
     rates = Rates()
     sample = random.Random(config.generate.seed).sample(passages, min(SAMPLE_PASSAGES, len(passages)))
@@ -95,7 +99,7 @@ def calibrate(config: RunConfig, passages: list[Passage], work: Workload, runnin
             rates.encoders[key].cached_prompts.add(prompt)
     loaded.clear()
     if "score" in running:
-        pairs = None if "mine" in running else _run_pairs(run_dir, passages)
+        pairs = None if "mine" in running or not _has_lists(run_dir) else (lambda: _run_pairs(run_dir, passages))
         rates.teachers = [_teacher(spec, sample, config.mine.list_size, run_dir, pairs)
                           for spec in config.score.teachers]
     if running & {"train", "ablation"}:
@@ -150,7 +154,8 @@ def _encoder(name: str, max_length: int | None, trust: bool, passages: Sequence[
     if len(passages) > CORPUS_TOKEN_SAMPLE:
         counted = random.Random(0).sample(passages, CORPUS_TOKEN_SAMPLE)
     corpus_tokens = token_lengths(model, [p.full_text() for p in counted]).mean() * len(passages)
-    return EncoderRate(load, seconds / max(1, int(token_lengths(model, texts).sum())), float(corpus_tokens)), model
+    rate = seconds / max(1, int(token_lengths(model, texts).sum()))
+    return EncoderRate(load, rate, float(corpus_tokens), model_size(model)), model
 
 
 def _corpus_cached(model, passages: Sequence[Passage], prompt: str) -> bool:
@@ -159,7 +164,8 @@ def _corpus_cached(model, passages: Sequence[Passage], prompt: str) -> bool:
     from corpustune.data.sealed import file_problem
     from corpustune.retrieve.encode import EmbeddingCache
 
-    path = EmbeddingCache().path(model, [p.full_text() for p in passages], prompt=prompt)
+    # the key hashes the texts one by one: a generator, not a second copy of the corpus
+    path = EmbeddingCache().path(model, (p.full_text() for p in passages), prompt=prompt)
     return path.exists() and file_problem(path, (len(passages), model.get_embedding_dimension())) is None
 
 
@@ -171,22 +177,30 @@ def _bm25(sample: Sequence[Passage], language: str | None) -> float:
     return (time.perf_counter() - begin) / max(1, len(sample))
 
 
-def _run_pairs(run_dir: Path, passages: Sequence[Passage]) -> list[tuple[str, str]] | None:
-    """(query text, passage text) of every list the score stage would score, if the run folder has them."""
+def _has_lists(run_dir: Path) -> bool:
+    """Whether the run folder holds candidate lists and their queries."""
+    from corpustune.layout import RunLayout
+
+    layout = RunLayout(run_dir)
+    return layout.candidates_file.exists() and layout.queries_file.exists()
+
+
+def _run_pairs(run_dir: Path, passages: Sequence[Passage]) -> Iterator[tuple[str, str]]:
+    """(query text, passage text) of every list the score stage would score, one pair at a time."""
     from corpustune.data.beir import read_queries
     from corpustune.layout import RunLayout
     from corpustune.teach.stage import list_passage_ids, read_candidates
 
     layout = RunLayout(run_dir)
-    if not (layout.candidates_file.exists() and layout.queries_file.exists()):
-        return None
     queries, by_id = read_queries(layout.queries_file), {p.id: p for p in passages}
-    return [(queries[c.query_id].text, by_id[p].full_text()) for c in read_candidates(layout.candidates_file)
-            if c.query_id in queries for p in list_passage_ids(c) if p in by_id]
+    for candidates in read_candidates(layout.candidates_file):
+        if candidates.query_id in queries:
+            query = queries[candidates.query_id].text
+            yield from ((query, by_id[p].full_text()) for p in list_passage_ids(candidates) if p in by_id)
 
 
 def _teacher(spec, sample: Sequence[Passage], list_size: int, run_dir: Path,
-             run_pairs: list[tuple[str, str]] | None) -> TeacherRate:
+             run_pairs: Callable[[], Iterator[tuple[str, str]]] | None) -> TeacherRate:
     """Score `TEACHER_QUERIES` lists of distinct sample passages (the query: a passage's opening
     words); count the run's pairs already in its score cache (BM25's id names the corpus it was
     built on, here the sample, so its cached pairs are not counted: it is cheap anyway)."""
@@ -207,7 +221,7 @@ def _teacher(spec, sample: Sequence[Passage], list_size: int, run_dir: Path,
     rate = TeacherRate(load, (time.perf_counter() - begin) / (len(pairs) - list_size))
     if run_pairs and spec.kind != "bm25":
         cached = ScoreCache(RunLayout(run_dir).score_cache).load(repair=False)
-        rate.cached_pairs = sum(pair_key(teacher.id, q, p) in cached for q, p in run_pairs)
+        rate.cached_pairs = sum(pair_key(teacher.id, q, p) in cached for q, p in run_pairs())
     return rate
 
 

@@ -149,7 +149,8 @@ def _ablation(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str
     return text, "nothing", seconds
 
 
-def _select_weights(config: RunConfig, work: Workload) -> list[float]:
+def select_weights(config: RunConfig, work: Workload) -> list[float]:
+    """The interpolation weights the select stage evaluates (0 and 1 alone when nothing decides)."""
     dev = config.select.dev_split
     deciding = work.heldout_queries > 0 or (dev is not None and _has_split(config, dev))
     return sorted(set(config.select.weights) | {0.0, 1.0}) if deciding else [0.0, 1.0]
@@ -161,7 +162,7 @@ def _has_split(config: RunConfig, split: str) -> bool:
 
 def _select(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, float]:
     train = config.train
-    weights = _select_weights(config, work)
+    weights = select_weights(config, work)
     text = f"{len(weights)} interpolation weights ({', '.join(f'{w:g}' for w in weights)}): one corpus encoding each"
     rate = rates.encoders.get(encoder_key(train.model, None))
     if rate is None:

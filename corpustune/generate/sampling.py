@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -50,24 +51,27 @@ def sample_passages(
     text (case and spacing ignored), shuffle the rest with `seed`, keep the first `max_passages`.
 
     Held out: the first min(heldout_count, floor(heldout_max_fraction x sampled)) passages.
+    Repeats are found by a 16-byte digest of each normalized text (`text_key`), so what this keeps
+    beyond the passages is one small digest a passage, whatever their length.
     """
     eligible: list[Passage] = []
-    seen_texts: set[str] = set()
+    seen_texts: set[bytes] = set()
     skipped_short = skipped_duplicate = 0
     examples: list[str] = []
     for passage in passages:
         text = passage.full_text()
-        normalized = " ".join(text.lower().split())
         if len(text.strip()) < min_chars:
             skipped_short += 1
             if len(examples) < MAX_REPORTED:
                 examples.append(f"{passage.id} (short)")
-        elif normalized in seen_texts:
+            continue
+        key = text_key(text)
+        if key in seen_texts:
             skipped_duplicate += 1
             if len(examples) < MAX_REPORTED:
                 examples.append(f"{passage.id} (duplicate text)")
         else:
-            seen_texts.add(normalized)
+            seen_texts.add(key)
             eligible.append(passage)
     # Shuffle in a fixed order first, so the sample does not depend on the corpus file's order.
     eligible.sort(key=lambda p: p.id)
@@ -82,3 +86,9 @@ def sample_passages(
         skipped_duplicate=skipped_duplicate,
         skipped_examples=examples,
     )
+
+
+def text_key(text: str) -> bytes:
+    """16-byte BLAKE2b digest of `text` lower-cased with its whitespace runs collapsed to one space:
+    equal for texts that differ only in case and spacing (a collision among 2^64 texts is unlikely)."""
+    return hashlib.blake2b(" ".join(text.lower().split()).encode("utf-8"), digest_size=16).digest()
