@@ -71,6 +71,8 @@ def token_lengths(model, texts: Sequence[str], prompt: str = "", *, texts_per_ca
             truncation=True,
             max_length=model.max_seq_length,
             add_special_tokens=True,
+            return_attention_mask=False,  # only the ids are counted: a third of the objects
+            return_token_type_ids=False,
         )["input_ids"]
         lengths[start:stop] = [len(ids) for ids in encoded]
     return lengths

@@ -44,17 +44,21 @@ def first_occurrences(texts: Sequence[str]) -> np.ndarray:
     result's [i] < i, and distinct texts are exactly the rows where it equals i.
 
     Rows are grouped by a 16-byte digest of their text (16 bytes a row, where sorting the texts
-    themselves would hold them all), then every grouped row is compared with its first row as text,
-    so a digest collision (never seen, but possible) only costs one more encoding: never a wrong
-    vector.
+    themselves would hold them all), then every grouped row is compared with its first row as text;
+    the rows of a group whose texts differ (a digest collision: never seen, but possible) are
+    grouped again by their texts, so the result is always the exact first occurrence.
     """
     count = len(texts)
     digests = np.empty(count, dtype=f"V{_DIGEST_BYTES}")  # (n,) raw bytes: no padding or trimming
     for row in range(count):
         digests[row] = hashlib.blake2b(texts[row].encode("utf-8"), digest_size=_DIGEST_BYTES).digest()
     _, first, inverse = np.unique(digests, return_index=True, return_inverse=True)
-    sources = first[inverse.reshape(-1)].astype(np.int64)  # (n,)
-    for row in np.flatnonzero(sources != np.arange(count)):
-        if texts[row] != texts[sources[row]]:
-            sources[row] = row
+    inverse = inverse.reshape(-1)  # (n,) digest group of each row
+    sources = first[inverse].astype(np.int64)  # (n,)
+    colliding = {int(inverse[row]) for row in np.flatnonzero(sources != np.arange(count))
+                 if texts[row] != texts[sources[row]]}
+    if colliding:
+        first_of_text: dict[str, int] = {}
+        for row in np.flatnonzero(np.isin(inverse, list(colliding))):
+            sources[row] = first_of_text.setdefault(texts[row], int(row))
     return sources
