@@ -13,35 +13,37 @@ from corpustune.retrieve import Run
 
 
 def block_top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k best columns of each row of `scores` (q, b), best first, equal scores by column.
+    """The k best columns of each row of `scores` (q, b), equal scores by lower column: values
+    (q, k) and column indices (q, k) int64, in no particular order (`best_first` orders them).
 
-    Returns values (q, k) and column indices (q, k) int64. `torch.topk` finds the k-th best value
-    of each row, but which of several columns equal to it it returns is unspecified; here every
-    column above it is taken, then the lowest-numbered columns equal to it, so the result is the
-    one a stable sort gives.
+    `torch.topk` leaves open which of several equal columns it returns; asking it for k + 1 shows
+    the rows where the k-th value goes on past place k (rare with real embeddings), and only those
+    rows are sorted in full (a stable sort: equal values keep column order).
     """
-    kth = torch.topk(scores, k, dim=1).values[:, -1:]  # (q, 1)
-    chosen = scores > kth  # (q, b)
-    level = scores == kth  # (q, b)
-    missing = k - chosen.sum(dim=1, keepdim=True)  # (q, 1), >= 1
-    crowded = (level.sum(dim=1, keepdim=True) > missing).squeeze(1)  # (q,) rows with more ties than places
-    if crowded.any():  # rare with real embeddings: a cumulative count over just those rows
-        level[crowded] &= level[crowded].cumsum(dim=1) <= missing[crowded]
-    chosen |= level
-    _, columns = chosen.nonzero(as_tuple=True)  # row-major: columns ascending within a row
-    columns = columns.view(scores.shape[0], k)  # (q, k)
-    values = scores.gather(1, columns)  # (q, k)
-    order = torch.sort(values, dim=1, descending=True, stable=True).indices  # ties keep column order
-    return values.gather(1, order), columns.gather(1, order)
+    take = min(k + 1, scores.shape[1])
+    top = torch.topk(scores, take, dim=1, sorted=True)  # (q, take), values descending
+    values, columns = top.values[:, :k], top.indices[:, :k]  # (q, k)
+    if take > k:
+        crowded = (top.values[:, k] == top.values[:, k - 1]).nonzero().squeeze(1)  # (c,)
+        if len(crowded):
+            full = torch.sort(scores[crowded], dim=1, descending=True, stable=True)  # (c, b)
+            values[crowded], columns[crowded] = full.values[:, :k], full.indices[:, :k]
+    return values, columns
 
 
-def merge_top_k(values: torch.Tensor, indices: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k best of each row of candidates `values` (q, c) with passage `indices` (q, c): best
-    first, equal scores by lower passage index (c is small: two top-k lists side by side)."""
-    by_index = torch.sort(indices, dim=1, stable=True)  # (q, c)
-    values = values.gather(1, by_index.indices)  # (q, c) in passage order
-    order = torch.sort(values, dim=1, descending=True, stable=True).indices[:, :k]  # (q, k)
-    return values.gather(1, order), by_index.values.gather(1, order)
+def best_first(values: torch.Tensor, indices: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k best of each row of `values` (q, c) float32 with distinct passage `indices` (q, c)
+    below 2**32: best first, equal values by lower index.
+
+    One `topk` over int64 keys that order as (value, -index) do, so no two keys are equal and the
+    result does not depend on how topk breaks ties (stable sorts of small rows are far slower).
+    """
+    values = values + 0.0  # -0.0 becomes +0.0: equal scores must get equal key halves
+    bits = values.view(torch.int32).to(torch.int64)  # (q, c)
+    ordered = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # (q, c) increasing as the float increases
+    keys = (ordered << 32) | (0xFFFFFFFF - indices)  # (q, c) a lower index is a larger key
+    chosen = torch.topk(keys, k, dim=1).indices  # (q, k) best first
+    return values.gather(1, chosen), indices.gather(1, chosen)
 
 
 def exact_top_k(
@@ -50,7 +52,7 @@ def exact_top_k(
     k: int,
     *,
     queries_per_chunk: int = 1024,
-    passages_per_block: int = 16384,
+    passages_per_block: int = 65536,
     device: str | torch.device | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k passages per query by inner product, equal scores ranked by passage row.
@@ -79,11 +81,13 @@ def exact_top_k(
         for first in range(0, count, queries_per_chunk):
             scores = query_matrix[first : first + queries_per_chunk] @ block.T  # (chunk, b)
             top_values, top_columns = block_top_k(scores, block_k)
-            merged = merge_top_k(torch.cat([best_values[first : first + queries_per_chunk], top_values], dim=1),
-                                 torch.cat([best_indices[first : first + queries_per_chunk], top_columns + start],
-                                           dim=1), k)
-            values.append(merged[0])
-            indices.append(merged[1])
+            merged_values, merged_indices = best_first(
+                torch.cat([best_values[first : first + queries_per_chunk], top_values], dim=1),  # (chunk, <= 2k)
+                torch.cat([best_indices[first : first + queries_per_chunk], top_columns + start], dim=1),
+                min(k, best_values.shape[1] + block_k),
+            )
+            values.append(merged_values)
+            indices.append(merged_indices)
         best_values, best_indices = torch.cat(values), torch.cat(indices)  # (q, <= k)
     return best_values.cpu().numpy(), best_indices.cpu().numpy()
 
