@@ -55,7 +55,8 @@ def test_two_ranks_encode_half_the_corpus_each_into_the_cache_one_process_writes
     assert sorted(encoded(tmp_path / "two", 0)) == sorted(_distinct_texts(range(0, 12)))
     assert sorted(encoded(tmp_path / "two", 1)) == sorted(_distinct_texts(range(12, 22)))
     assert sorted(encoded(tmp_path / "one", 0)) == sorted(_distinct_texts(range(22)))
-    assert len(encoded(tmp_path / "two", 0)) + len(encoded(tmp_path / "two", 1)) == len(_distinct_texts(range(22))) == 17
+    halves = len(encoded(tmp_path / "two", 0)) + len(encoded(tmp_path / "two", 1))
+    assert halves == len(_distinct_texts(range(22))) == 17  # each distinct text once, by one rank
 
     [one] = sorted((tmp_path / "cache-one").glob("*.npy"))
     [two] = sorted((tmp_path / "cache-two").glob("*.npy"))
