@@ -10,6 +10,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Dense
 
@@ -50,6 +51,19 @@ def test_exact_top_k_over_passage_blocks_equals_a_stable_full_sort_ties_included
                                   passages_per_block=passages_per_block)
     full = queries @ np.asarray(passages).T  # (11, 240)
     expected = np.argsort(-full, axis=1, kind="stable")[:, :k]  # equal scores: lower row first
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_array_equal(scores, np.take_along_axis(full, expected, axis=1))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_exact_top_k_on_the_gpu_equals_a_stable_full_sort():
+    generator = np.random.default_rng(1)
+    queries = generator.integers(-2, 3, size=(37, 8)).astype(np.float32)  # exact scores, many ties
+    passages = generator.integers(-2, 3, size=(3000, 8)).astype(np.float32)
+    scores, indices = exact_top_k(queries, passages, 50, queries_per_chunk=16, passages_per_block=700,
+                                  device="cuda")
+    full = queries @ passages.T  # (37, 3000)
+    expected = np.argsort(-full, axis=1, kind="stable")[:, :50]
     np.testing.assert_array_equal(indices, expected)
     np.testing.assert_array_equal(scores, np.take_along_axis(full, expected, axis=1))
 
