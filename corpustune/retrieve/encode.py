@@ -253,7 +253,9 @@ class EmbeddingCache:
     in memory. With a `context` of several torchrun ranks, `encode` is a collective call (every
     rank makes the same request): each rank encodes its contiguous share of row blocks into one
     shared file, and rank 0 publishes it after a barrier. The folder must then be one that all
-    ranks see (a local one on a single machine).
+    ranks see (a local one on a single machine). An entry is never written in place once published
+    (a new one is renamed over it), so a process that maps it keeps its rows; an entry edited in
+    place by hand changes under such a mapping.
     """
 
     def __init__(self, folder: str | os.PathLike | None = None, *, context: Context | None = None,
