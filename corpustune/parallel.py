@@ -80,3 +80,19 @@ def barrier(context: Context) -> None:
 def shard(items: Sequence[T], context: Context) -> list[T]:
     """This rank's round-robin share of `items`: item i goes to rank i mod world size."""
     return list(items[context.rank :: context.world_size])
+
+
+def contiguous_share(count: int, context: Context) -> range:
+    """This rank's contiguous share of `count` items (e.g. blocks of corpus rows): rank r takes
+    [r * count // world, (r + 1) * count // world), so the shares are in rank order, differ in
+    size by at most one and together cover every item once."""
+    return range(context.rank * count // context.world_size, (context.rank + 1) * count // context.world_size)
+
+
+def broadcast(value: T, context: Context) -> T:
+    """Rank 0's `value` on every rank (any picklable object); the value itself in a single process."""
+    if not context.distributed:
+        return value
+    box = [value if context.is_main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

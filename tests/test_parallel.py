@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from corpustune.parallel import Context, init_distributed, shard
+from corpustune.parallel import Context, contiguous_share, init_distributed, shard
 
 
 @pytest.fixture
@@ -67,3 +67,10 @@ def test_shards_are_round_robin_and_cover_everything_once():
     parts = [shard(items, Context(rank=r, world_size=3)) for r in range(3)]
     assert parts == [[0, 3, 6], [1, 4], [2, 5]]
     assert shard(items, Context()) == items
+
+
+def test_contiguous_shares_are_in_rank_order_and_cover_everything_once():
+    assert [contiguous_share(7, Context(rank=r, world_size=3)) for r in range(3)] == [range(0, 2), range(2, 4),
+                                                                                      range(4, 7)]
+    assert [contiguous_share(1, Context(rank=r, world_size=2)) for r in range(2)] == [range(0, 0), range(0, 1)]
+    assert contiguous_share(5, Context()) == range(5)

@@ -76,7 +76,9 @@ def test_a_damaged_embedding_cache_entry_is_named_moved_aside_and_encoded_again(
                                                                                 caplog, damage):
     model = load_encoder(str(tiny_biencoder_path), device="cpu")
     cache = EmbeddingCache(tmp_path / "embeddings")
-    first = cache.encode(model, TEXTS)
+    # a copy: the entry comes back memory-mapped, and the damage below edits the file in place (the
+    # pipeline itself only ever replaces an entry by renaming, which leaves live mappings intact)
+    first = np.array(cache.encode(model, TEXTS))
     path = cache.path(model, TEXTS)
     assert model.get_embedding_dimension() == 32 and path.exists()
     damage(path)

@@ -5,8 +5,10 @@ a source id); held-out passages are the source ids of the held-out qrels. Writes
 CandidateList per kept query, positive first, and the mining stats (paths: `RunLayout`).
 
 Under `torchrun`, each rank mines a round-robin slice of the queries on its own device and rank 0
-merges the slices in query order; the BM25 index is built once (by rank 0, into the run's cache)
-and memory-mapped by every rank and by the BM25 teacher.
+merges the slices in query order. The BM25 index is built once (by rank 0, into the run's cache)
+and memory-mapped by every rank and by the BM25 teacher. With an embedding cache, each rank encodes
+a contiguous share of the corpus into the shared cache entry, which every rank then searches
+memory-mapped (without a cache every rank encodes the whole corpus).
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ def mine_run(
     out = layout.candidates_dir
     context = init_distributed()
     mine_queries = shard(queries, context)
+    if cache is not None:  # each rank encodes its share of the corpus into the shared cache entry
+        cache = cache.sharded(context)
     retrievers = build_retrievers(passages, config, cache=cache, show_progress=show_progress and context.is_main,
                                   device=str(context.device), run=run, context=context)
     runs = retrieve_all(retrievers, mine_queries, config.depth)

@@ -15,6 +15,7 @@ from corpustune.retrieve.bm25 import BM25Index
 from corpustune.retrieve.dense import exact_top_k, faiss_top_k, to_run
 from corpustune.retrieve.encode import EmbeddingCache, encode, load_encoder
 from corpustune.retrieve.fusion import reciprocal_rank_fusion, truncate
+from corpustune.retrieve.texts import PassageTexts
 
 
 class DenseSettings(BaseModel):
@@ -55,7 +56,9 @@ class Retriever(Protocol):
 class DenseRetriever:
     """Exact inner-product search over passage embeddings (cached on disk per model + texts).
 
-    A model loaded here runs on `device` (None: sentence-transformers' pick).
+    A model loaded here runs on `device` (None: sentence-transformers' pick), and so does the
+    search. With a cache, the passage matrix is the cache entry memory-mapped, and under torchrun
+    a cache of the process group (`EmbeddingCache.sharded`) shares the encoding out among the ranks.
     """
 
     def __init__(
@@ -77,7 +80,7 @@ class DenseRetriever:
         # a query-tuned model (train.tune: query) encodes documents with the untouched base model
         self.query_model, self.document_model = route(self.model, "query"), route(self.model, "document")
         self.passage_ids = [p.id for p in passages]
-        texts = [p.full_text() for p in passages]
+        texts = PassageTexts(passages)  # made block by block as they are encoded, never all at once
         options = dict(
             prompt=settings.passage_prompt,
             tokens_per_batch=settings.tokens_per_batch,
@@ -104,9 +107,10 @@ class DenseRetriever:
         if uses_hnsw(self.settings.search, len(self.passage_ids), self.settings.hnsw):
             self._hnsw = self._hnsw or HnswIndex(self.passage_embeddings, self.settings.hnsw)
             scores, indices = self._hnsw.search(queries, k)
-        else:
-            search = faiss_top_k if self.settings.search == "faiss" else exact_top_k
-            scores, indices = search(queries, self.passage_embeddings, k)
+        elif self.settings.search == "faiss":
+            scores, indices = faiss_top_k(queries, self.passage_embeddings, k)
+        else:  # exact, on the model's device: a GPU's when the model runs on one
+            scores, indices = exact_top_k(queries, self.passage_embeddings, k, device=self.query_model.device)
         return to_run(query_ids, self.passage_ids, scores, indices)
 
 

@@ -10,11 +10,12 @@ import numpy as np
 import torch
 
 from corpustune.data.records import Passage
+from corpustune.retrieve.texts import PassageTexts
 
 
 @dataclass(frozen=True)
 class PassageTable:
-    """Fixed passage embeddings: passage `id` is row `rows[id]` of `embeddings` (N, d) float32."""
+    """Fixed passage embeddings: passage `id` is row `rows[id]` of `embeddings` (needed, d) float32."""
 
     rows: dict[str, int]
     embeddings: torch.Tensor
@@ -32,12 +33,13 @@ def base_passage_table(document_model, passages: Sequence[Passage], needed: Coll
     The whole corpus is encoded in corpus order through `cache` (an EmbeddingCache): the request a
     dense miner with the same model and prompt made, so mining's cached embeddings are reused and
     evaluation later reuses these. The model's own maximum length applies, not
-    `train.passage_max_tokens`: the vectors must be the ones the user's index holds.
+    `train.passage_max_tokens`: the vectors must be the ones the user's index holds. Under
+    torchrun, a cache of the process group (`EmbeddingCache.sharded`) has each rank encode a share.
     """
-    texts = [p.full_text() for p in passages]
-    vectors = cache.encode(document_model, texts, prompt=prompt, show_progress=True, description="base passages")
+    vectors = cache.encode(document_model, PassageTexts(passages), prompt=prompt, show_progress=True,
+                           description="base passages")  # (N, d), memory-mapped
     wanted = set(needed)
     keep = [i for i, p in enumerate(passages) if p.id in wanted]
     rows = {passages[i].id: row for row, i in enumerate(keep)}
-    table = torch.from_numpy(np.ascontiguousarray(vectors[keep])).to(device)  # (N, d)
+    table = torch.from_numpy(np.ascontiguousarray(vectors[keep])).to(device)  # (needed, d): only these rows are read
     return PassageTable(rows, table)

@@ -189,7 +189,8 @@ class Trainer:
         self.document_model.requires_grad_(False)
         needed = {p for example in (*self.train_examples, *self.dev_examples) for p in example.passage_ids}
         self.passage_table = base_passage_table(self.document_model, corpus, needed, prompt=config.passage_prompt,
-                                                cache=EmbeddingCache(), device=self.context.device)
+                                                cache=EmbeddingCache().sharded(self.context),
+                                                device=self.context.device)
 
     def fixed_passages(self, passage_ids) -> torch.Tensor | None:
         """(P, d) base embeddings of `passage_ids` under query-side tuning, else None (they are encoded)."""
