@@ -4,15 +4,17 @@ Memory is the largest of the running stages' working sets (bytes):
 - every stage holds the interpreter with torch and the other libraries (`RUNTIME_BYTES`) and the
   corpus as read (`CorpusMeasure.resident_bytes`: its Python objects);
 - mine: per dense retriever its N x d float32 embedding matrix and its model, the BM25 index
-  (`BM25_BYTES_PER_TERM` per distinct term of a passage, plus one `TOKEN_SLOT_BYTES` list slot per
-  token while indexing), and one block of exact search scores (`SEARCH_BLOCK_QUERIES` x N float32);
+  (`BM25_BYTES_PER_TERM` per distinct term of a passage, plus `TOKEN_SLOT_BYTES` per
+  token while indexing), and one block of exact search scores (`SEARCH_BLOCK_QUERIES` x
+  `SEARCH_BLOCK_PASSAGES` float32 at most);
 - train (and each ablation arm): the student's weights, gradients and two AdamW moments (4 x its
   parameter bytes, fp32), activations left out (bounded by `train.chunk_tokens`);
 - select and evaluate: two N x d matrices (the one being replaced and its successor), the base,
   tuned and interpolated students, and one block of search scores over the held-out queries.
-Mine, select and evaluate also hold, while a corpus encoding starts, the whole corpus tokenized
-(`TOKENIZED_BYTES_PER_WORD`): `retrieve/encode.py` counts every passage's tokens in one tokenizer
-call. Teacher models are not counted.
+Mine, select and evaluate also hold, while a corpus encoding runs, one block of the corpus
+tokenized (`TOKENIZED_BYTES_PER_WORD` per word of `retrieve.encode.ROWS_PER_BLOCK` passages), and
+exact search scores one block of at most `SEARCH_BLOCK_PASSAGES` passages at a time. Teacher models
+are not counted.
 
 Disk is what the run writes under its folder: one N x d float32 embedding-cache entry per corpus
 encoding the cache does not hold yet, the saved BM25 index, candidate lists, teacher scores and the
@@ -38,9 +40,12 @@ logger = logging.getLogger(__name__)
 BM25_BYTES_PER_TERM = 8
 """bm25s keeps a sparse passage x term matrix: a float32 score and an int32 row index per entry."""
 TOKEN_SLOT_BYTES = 8
-"""While indexing, bm25s holds every token of the corpus as a list slot (the ints are shared)."""
+"""While indexing, bm25s holds the corpus's token ids (one flat int32 array, `retrieve.bm25`) and
+its build arrays per token."""
 SEARCH_BLOCK_QUERIES = 1024
 """Queries per block of exact dense search (`corpustune.retrieve.dense.exact_top_k`)."""
+SEARCH_BLOCK_PASSAGES = 65536
+"""Passages per block of the same search."""
 CANDIDATE_BYTES_PER_RETRIEVER = 1349346 / 7656 / 2
 """candidates.jsonl: 176 bytes per candidate with 2 retrievers (its ranks and scores per retriever)."""
 SCORED_BYTES = 231802 / 5384
@@ -55,11 +60,11 @@ and the exported model)."""
 TRAINING_STATE_MULTIPLE = 4
 """fp32 weights, gradients and AdamW's two moments."""
 TOKENIZED_BYTES_PER_WORD = 450
-"""The tokenizer's output for the whole corpus, per whitespace word (all its tokens with offsets,
-the truncated ones included): benchmarks/scale.py's mining child peaked 0.83 GB above this
-module's other items at 10,000 synthetic passages of 215 words (386 bytes a word) and 10.2 GB
-above at 100,000 (474), 2026-12-05 (docs/scale.md); issue 29 measured 69 KB a SciFact passage.
-Set it to 0 when corpus encoding tokenizes block by block (issue 29, item 1)."""
+"""The tokenizer's output per whitespace word (all its tokens with offsets, the truncated ones
+included), for the block being encoded: fitted when encoding still tokenized the whole corpus at
+once, when benchmarks/scale.py's mining child peaked 0.83 GB above this module's other items at
+10,000 synthetic passages of 215 words (386 bytes a word) and 10.2 GB above at 100,000 (474),
+2026-12-05 (docs/scale.md)."""
 RUNTIME_BYTES = 700_000_000
 """Python with torch, transformers, sentence-transformers and bm25s loaded, and a small encoder:
 benchmarks/scale.py's mining child peaked at 0.80 GB on 2,000 passages (2026-12-05), of which the
@@ -140,7 +145,10 @@ def estimate_footprint(config, work, corpus: CorpusMeasure, models: Mapping[str,
 
     terms = round(n * corpus.distinct_words_per_passage)
     bm25_index = terms * BM25_BYTES_PER_TERM
-    tokenized = round(n * corpus.words_per_passage * TOKENIZED_BYTES_PER_WORD)
+    from corpustune.retrieve.encode import ROWS_PER_BLOCK
+
+    tokenized = round(min(n, ROWS_PER_BLOCK) * corpus.words_per_passage * TOKENIZED_BYTES_PER_WORD)
+    scored = min(n, SEARCH_BLOCK_PASSAGES)
     stages: dict[str, dict[str, int]] = {}
     if "mine" in running:
         mine = config.mine
@@ -153,7 +161,7 @@ def estimate_footprint(config, work, corpus: CorpusMeasure, models: Mapping[str,
             items["BM25 index"] = bm25_index + round(n * corpus.words_per_passage) * TOKEN_SLOT_BYTES
         if mine.dense:
             items["corpus tokenization"] = tokenized
-            items["search block"] = min(SEARCH_BLOCK_QUERIES, max(1, round(work.train_queries))) * n * 4
+            items["search block"] = min(SEARCH_BLOCK_QUERIES, max(1, round(work.train_queries))) * scored * 4
         stages["mine"] = items
     if running & {"train", "ablation"}:
         stages["train"] = {"runtime": RUNTIME_BYTES, "corpus": corpus.resident_bytes,
@@ -163,7 +171,7 @@ def estimate_footprint(config, work, corpus: CorpusMeasure, models: Mapping[str,
             stages[stage] = {"runtime": RUNTIME_BYTES, "corpus": corpus.resident_bytes,
                              "embeddings (2 models)": 2 * matrix(student), "models": 3 * params(student),
                              "corpus tokenization": tokenized,
-                             "search block": min(SEARCH_BLOCK_QUERIES, max(1, round(work.heldout_queries))) * n * 4}
+                             "search block": min(SEARCH_BLOCK_QUERIES, max(1, round(work.heldout_queries))) * scored * 4}
     peak_stage = max(stages, key=lambda name: sum(stages[name].values()), default="none")
     disk = _disk(config, work, running, models, encodings, n, bm25_index)
     return Footprint(peak_stage, stages.get(peak_stage, {}), disk)
