@@ -160,3 +160,55 @@ def test_with_nothing_to_decide_on_the_base_is_published_and_the_run_says_why(tm
     assert "No held-out synthetic query" in curve["verdict"] and sorted(curve["per_query"]) == ["0.0", "1.0"]
     tuned = RunConfig.model_validate(config.model_dump() | {"select": {"publish": "tuned"}})
     assert select_run(run, TINY_PASSAGES, tuned)["published_weight"] == 1.0
+
+
+# passages no query is about, made of the tiny vocabulary so that they score like real ones
+FILLER = [Passage(f"f{i}", " ".join(_vocabulary_texts()[-1].split()[i % 5::3] + _vocabulary_texts()[i % 6].split()[:2]))
+          for i in range(14)]
+
+
+def with_select(config: RunConfig, **select) -> RunConfig:
+    return RunConfig.model_validate(config.model_dump() | {"select": config.select.model_dump() | select})
+
+
+def test_selection_on_a_subcorpus_that_holds_everything_equals_full_corpus_selection(tmp_path, weak_student):
+    run, config = run_with_tuned(tmp_path, weak_student, reverse_teacher=False)
+    passages = TINY_PASSAGES + FILLER
+    full = select_run(run, passages, with_select(config, corpus="full"))
+    sub = select_run(run, passages, with_select(config, corpus="sub", sub_top_k=1, sub_distractors=1000))
+    assert full["corpus"] == {"kind": "full", "passages": 20, "corpus_passages": 20}
+    built = sub["corpus"]["built"]
+    assert (sub["corpus"]["kind"], sub["corpus"]["passages"], built["judged"]) == ("sub", 20, 6)
+    assert built["judged"] + built["retrieved"] + built["distractors"] == 20 and built["distractors"] > 0
+    assert json.loads(RunLayout(run).select_subcorpus.read_text())["ids"] == [p.id for p in passages]
+    assert sub["per_query"] == full["per_query"]
+    assert (sub["selection"], sub["published_weight"]) == (full["selection"], full["published_weight"])
+
+
+def test_the_subcorpus_holds_judged_heldout_and_the_base_and_bm25_top_k_and_nothing_else(tmp_path, weak_student):
+    from sentence_transformers import SentenceTransformer
+
+    from corpustune.retrieve.bm25 import BM25Index
+
+    run, config = run_with_tuned(tmp_path, weak_student, reverse_teacher=False)
+    layout = RunLayout(run)
+    # f3 is the source of a held-out query the answerable filter or a type file may lose: still held out
+    write_qrels(layout.heldout_qrels, {q: {source: 1} for q, _, source in QUERIES} | {"gone": {"f3": 1}})
+    passages = TINY_PASSAGES + FILLER
+    curve = select_run(run, passages, with_select(config, corpus="sub", sub_top_k=2, sub_distractors=0))
+    kept = json.loads(layout.select_subcorpus.read_text())["ids"]
+    # the references: the base model's cosine top 2 by numpy, BM25's top 2 of the same index settings
+    base = SentenceTransformer(str(weak_student), device="cpu")
+    texts = [text for _, text, _ in QUERIES]
+    normalize = base.similarity_fn_name == "cosine"
+    scores = (base.encode(texts, normalize_embeddings=normalize)
+              @ base.encode([p.full_text() for p in passages], normalize_embeddings=normalize).T)
+    dense = {passages[j].id for row in scores for j in np.argsort(-row, kind="stable")[:2]}
+    bm25 = {p for docs in BM25Index(passages).run([q for q, _, _ in QUERIES], texts, 2).values() for p in docs}
+    expected = {source for _, _, source in QUERIES} | {"f3"} | dense | bm25
+    assert set(kept) == expected and len(kept) < len(passages)
+    assert kept == [p.id for p in passages if p.id in expected]  # corpus order
+    assert curve["corpus"]["passages"] == len(expected) and curve["corpus"]["corpus_passages"] == len(passages)
+    # the next selection on the whole corpus leaves no stale sub-corpus for the evaluate stage
+    select_run(run, passages, with_select(config, corpus="full"))
+    assert not layout.select_subcorpus.exists()

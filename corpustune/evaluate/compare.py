@@ -6,7 +6,9 @@ and writes `RunLayout.eval_results`:
 `{"models": {label: path}, "main_arm", "published_weight", "verdict", "answerable",
   "sets": [{"name", "source", "role", "query_type", "num_queries",
             "results": {label: {measure: mean}}, "paired": {label: {measure: {mean, se, n}}}}]}`
-where `paired` is each model minus the base, per query, with its standard error.
+where `paired` is each model minus the base, per query, with its standard error, and `corpus`
+(curve.json's) says whether the figures are on the whole corpus or on the select stage's
+sub-corpus: the arms run on the same passages as the grid, so their differences pair.
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ def evaluate_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str
     Models are recorded by their path inside the run folder, so that the results do not depend
     on where the run folder lives.
     """
-    from corpustune.evaluate.publish import query_sets
+    from corpustune.evaluate.publish import query_sets, subcorpus_passages
+    from corpustune.evaluate.subcorpus import full_corpus_json
     from corpustune.train.arms import ablation_arms
 
     layout = RunLayout(run_dir)
@@ -98,8 +101,12 @@ def evaluate_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str
     values: dict[str, dict[str, Values]] = {"base": grid["0.0"], "tuned": grid["1.0"],
                                              "published": grid[str(float(curve["published_weight"]))]}
     arms = {arm: layout.arm_dirs(arm, main=False)[1] for arm in ablation_arms(config.train.loss, config.ablation)}
+    corpus = curve.get("corpus", full_corpus_json(len(passages)))  # curves of older runs: the whole corpus
     if arms:
         sets, _ = query_sets(run_dir, {p.id: p for p in passages}, config)
+        if corpus["kind"] == "sub":
+            ids = json.loads(layout.select_subcorpus.read_text(encoding="utf-8"))["ids"]
+            passages = subcorpus_passages(passages, ids)
         values |= evaluate_models(
             passages, {arm: str(path) for arm, path in arms.items()}, sets,
             query_prompt=config.train.query_prompt, passage_prompt=config.train.passage_prompt,
@@ -110,7 +117,7 @@ def evaluate_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str
     recorded |= {arm: layout.relative(path) for arm, path in arms.items()}
     results = {
         "models": recorded, "main_arm": config.train.loss, "published_weight": curve["published_weight"],
-        "verdict": curve["verdict"], "answerable": curve["answerable"],
+        "verdict": curve["verdict"], "answerable": curve["answerable"], "corpus": corpus,
         "sets": summarize(curve["sets"], values, measures),
     }
     write_json_atomic(layout.eval_results, results)

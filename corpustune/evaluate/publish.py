@@ -8,10 +8,15 @@ dev split if there is one, else on the pooled held-out queries (`select.choose_w
 model that `select.publish` asks for is written to RUN/model with a card that says what it is.
 Everything measured goes to RUN/select/curve.json, per query too, so evaluation and the report
 pair their differences without encoding the corpus again.
+
+The grid runs on the whole corpus, or (`select.corpus`; by default above `select.sub_corpus_above`
+passages) on a sub-corpus whose size grows with the evaluation queries, not the corpus
+(`corpustune.evaluate.subcorpus`); curve.json's `corpus` says which, and how it was built.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,11 +29,14 @@ from corpustune.data.records import Passage
 from corpustune.errors import InputError
 from corpustune.evaluate.answerable import AnswerableReport, answerable_queries
 from corpustune.evaluate.select import Selection, choose_weight
+from corpustune.evaluate.subcorpus import build_subcorpus, evaluation_runs, full_corpus_json, uses_subcorpus
 from corpustune.layout import RunLayout
 from corpustune.models.routed import is_routed
 from corpustune.train.interpolate import interpolated_model
 
 POOLED = "held-out synthetic"
+
+logger = logging.getLogger(__name__)
 
 
 def query_sets(run_dir: Path, passages: dict[str, Passage], config) -> tuple[list[dict[str, Any]], AnswerableReport]:
@@ -95,6 +103,32 @@ def evaluate_grid(passages: Sequence[Passage], base, tuned, weights: Sequence[fl
     return grid
 
 
+def evaluation_corpus(run_dir: Path, passages: Sequence[Passage], sets: list[dict[str, Any]], base, settings,
+                      config, cache) -> tuple[Sequence[Passage], dict[str, Any]]:
+    """The passages the grid runs on, and curve.json's record of them (`corpus`): the whole corpus, or
+    the sub-corpus `config.select` asks for, whose ids go to RUN/select/subcorpus.json for the
+    evaluate stage's arms."""
+    layout, select = RunLayout(run_dir), config.select
+    if not uses_subcorpus(select, len(passages)):
+        layout.select_subcorpus.unlink(missing_ok=True)
+        return passages, full_corpus_json(len(passages))
+    heldout = read_qrels(layout.heldout_qrels) if layout.heldout_qrels.exists() else {}
+    runs = evaluation_runs(passages, sets, base, settings, top_k=select.sub_top_k,
+                           bm25_language=config.mine.bm25_language, cache=cache)
+    sub = build_subcorpus([p.id for p in passages], qrels=[s["qrels"] for s in sets],
+                          heldout=[p for judged in heldout.values() for p in judged], runs=runs,
+                          top_k=select.sub_top_k, distractors=select.sub_distractors, seed=select.sub_seed)
+    write_json_atomic(layout.select_subcorpus, {"ids": list(sub.ids)})
+    logger.info("selecting on a sub-corpus of %d of %d passages (%s)", len(sub.ids), len(passages), sub.to_json()["built"])
+    return subcorpus_passages(passages, sub.ids), sub.to_json()
+
+
+def subcorpus_passages(passages: Sequence[Passage], ids) -> list[Passage]:
+    """The passages whose ids are in `ids`, in corpus order."""
+    keep = set(ids)
+    return [p for p in passages if p.id in keep]
+
+
 def index_sentence(weight: float, query_tuned: bool) -> str:
     """What the published model means for an index built with the base model."""
     if weight == 0.0:
@@ -151,8 +185,10 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, 
     settings = DenseSettings(model=train.model, query_prompt=train.query_prompt, passage_prompt=train.passage_prompt,
                              trust_remote_code=train.trust_remote_code)
     measures = tuple(dict.fromkeys((select.measure, *config.evaluate.measures)))
-    grid = evaluate_grid(passages, base, tuned, weights, sets, settings=settings, depth=config.evaluate.depth,
-                         measures=measures, cache=EmbeddingCache())
+    cache = EmbeddingCache()
+    evaluated, corpus = evaluation_corpus(run_dir, passages, sets, base, settings, config, cache)
+    grid = evaluate_grid(evaluated, base, tuned, weights, sets, settings=settings, depth=config.evaluate.depth,
+                         measures=measures, cache=cache)
     selection, decided_on = None, "nothing"
     if deciding is not None:
         order = list(deciding["qrels"])
@@ -180,6 +216,7 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, 
         "index_unchanged": weight == 0.0 or is_routed(tuned),
         "selection": None if selection is None else selection.to_json(),
         "answerable": answerable.to_json(),
+        "corpus": corpus,
         "sets": [{"name": s["name"], "source": s["source"], "role": s["role"], "query_type": s["query_type"],
                   "num_queries": len(s["qrels"])} for s in sets],
         "per_query": {str(a): grid[a] for a in weights},

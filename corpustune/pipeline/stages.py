@@ -100,8 +100,10 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
 
         curve = select_run(run_dir, passages, config)
         layout = RunLayout(run_dir)
-        return StageResult([layout.relative(layout.select_curve), layout.relative(layout.model_dir)],
-                           {"published_weight": curve["published_weight"], "decided_on": curve["decided_on"]})
+        outputs = [layout.select_curve, layout.model_dir] + [layout.select_subcorpus] * (curve["corpus"]["kind"] == "sub")
+        return StageResult([layout.relative(p) for p in outputs],
+                           {"published_weight": curve["published_weight"], "decided_on": curve["decided_on"],
+                            "corpus_passages": curve["corpus"]["passages"]})
 
     def evaluate(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.evaluate.compare import evaluate_run
@@ -122,7 +124,8 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
     ablating = config.model_dump(mode="json", include={"train", "ablation"})
     # the few-shot examples the answerable test looks for come from these generation settings
     selecting = config.model_dump(mode="json", include={"train": True, "select": True, "evaluate": True,
-                                                        "generate": {"types", "few_shot_count", "seed"}})
+                                                        "generate": {"types", "few_shot_count", "seed"},
+                                                        "mine": {"bm25_language"}})
     evaluation = config.model_dump(mode="json", include={"train", "ablation", "evaluate", "select"})
     human = corpus | human_split_hashes(config)
     return [
