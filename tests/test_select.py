@@ -212,3 +212,27 @@ def test_the_subcorpus_holds_judged_heldout_and_the_base_and_bm25_top_k_and_noth
     # the next selection on the whole corpus leaves no stale sub-corpus for the evaluate stage
     select_run(run, passages, with_select(config, corpus="full"))
     assert not layout.select_subcorpus.exists()
+
+
+def test_evaluation_runs_the_arms_on_the_selection_subcorpus_and_the_report_says_so(tmp_path, weak_student):
+    import shutil
+
+    from corpustune.evaluate.compare import evaluate_run
+    from corpustune.pipeline.runner import TIMINGS_FILE
+    from corpustune.report.collect import collect_report_data
+
+    run, config = run_with_tuned(tmp_path, weak_student, reverse_teacher=True)
+    layout = RunLayout(run)
+    # an ablation arm that is the tuned model itself: on the same passages its figures are the tuned ones
+    shutil.copytree(layout.arm_dirs("listwise", main=True)[1], layout.arm_dirs("infonce", main=False)[1])
+    config = with_select(config, corpus="sub", sub_top_k=1, sub_distractors=0)
+    config = RunConfig.model_validate(config.model_dump() | {"ablation": ["infonce"]})
+    passages = TINY_PASSAGES + FILLER
+    curve = select_run(run, passages, config)
+    results = evaluate_run(run, passages, config)
+    assert results["corpus"] == curve["corpus"] and curve["corpus"]["passages"] < len(passages)
+    for evaluated in results["sets"]:
+        assert evaluated["results"]["infonce"] == evaluated["results"]["tuned"], evaluated["name"]
+    (run / TIMINGS_FILE).write_text(json.dumps({"stages": [], "total_seconds": 0}))  # the pipeline's, not run here
+    notes = collect_report_data(run, config).notes
+    assert any(f"sub-corpus of {curve['corpus']['passages']} of the corpus's 20 passages" in n for n in notes)
