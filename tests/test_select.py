@@ -236,3 +236,72 @@ def test_evaluation_runs_the_arms_on_the_selection_subcorpus_and_the_report_says
     (run / TIMINGS_FILE).write_text(json.dumps({"stages": [], "total_seconds": 0}))  # the pipeline's, not run here
     notes = collect_report_data(run, config).notes
     assert any(f"sub-corpus of {curve['corpus']['passages']} of the corpus's 20 passages" in n for n in notes)
+
+
+def test_slices_cover_the_corpus_once_and_merged_slice_runs_are_the_whole_corpus_top_k():
+    from corpustune.evaluate.sharded import merge_runs, slice_bounds
+    from corpustune.parallel import Context
+
+    for size, world in ((20, 2), (7, 3), (2, 4)):
+        bounds = [slice_bounds(size, Context(rank=r, world_size=world)) for r in range(world)]
+        assert [i for start, end in bounds for i in range(start, end)] == list(range(size)), (size, world)
+    halves = [{"q": {"a": 0.9, "b": 0.1}}, {"q": {"c": 0.5, "d": 0.9}, "r": {}}]
+    assert merge_runs(halves, 3) == {"q": {"a": 0.9, "d": 0.9, "c": 0.5}, "r": {}}
+
+
+@pytest.mark.slow  # one two-rank launch: about 40 s on a shared 2-core machine
+def test_selection_on_two_gloo_ranks_equals_one_process(tmp_path, two_students):
+    import shutil
+    import subprocess
+    import sys
+
+    base, other = two_students
+    runs = {}
+    for name in ("one", "two"):
+        run, data = tmp_path / name / "run", tmp_path / name / "corpus.jsonl"
+        data.parent.mkdir()
+        data.write_text("".join(json.dumps(p.to_json()) + "\n" for p in TINY_PASSAGES + FILLER))
+        layout = RunLayout(run)
+        write_queries(layout.queries_file, [Query(q, text, "question", source) for q, text, source in QUERIES])
+        write_qrels(layout.heldout_type_qrels("question"), {q: {source: 1} for q, _, source in QUERIES})
+        shutil.copytree(other, layout.arm_dirs("listwise", main=True)[1])  # the "tuned" student
+        config = RunConfig.model_validate({"data": {"path": str(data)}, "generate": {"few_shot_count": 0},
+                                           "train": {"model": str(base), "loss": "listwise"},
+                                           "select": {"corpus": "full"}})
+        runs[name] = (run, config)
+    select_run(*runs["one"][:1], TINY_PASSAGES + FILLER, runs["one"][1])
+    settings = tmp_path / "config.json"
+    settings.write_text(runs["two"][1].model_dump_json())
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(Path(__file__).with_name("select_worker.py")), str(runs["two"][0]), str(settings)],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, two = (json.loads(RunLayout(runs[n][0]).select_curve.read_text()) for n in ("one", "two"))
+    assert one["per_query"] == two["per_query"] and one["published_weight"] == two["published_weight"]
+    assert len({v for by_set in one["per_query"].values() for v in by_set["held-out synthetic"]["nDCG@10"].values()}) > 1
+
+
+def test_the_select_command_runs_select_and_evaluate_and_says_which_corpus(tmp_path, two_students, monkeypatch):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from corpustune.cli import app
+
+    monkeypatch.setenv("CORPUSTUNE_CACHE", str(tmp_path / "cache"))
+    base, other = two_students
+    run, data = tmp_path / "run", tmp_path / "corpus.jsonl"
+    data.write_text("".join(json.dumps(p.to_json()) + "\n" for p in TINY_PASSAGES + FILLER))
+    layout = RunLayout(run)
+    write_queries(layout.queries_file, [Query(q, text, "question", source) for q, text, source in QUERIES])
+    write_qrels(layout.heldout_type_qrels("question"), {q: {source: 1} for q, _, source in QUERIES})
+    shutil.copytree(other, layout.arm_dirs("listwise", main=True)[1])
+    settings = ["--set", f"train.model={base}", "--set", "train.loss=listwise", "--set", "generate.few_shot_count=0",
+                "--set", "select.sub_top_k=1", "--set", "select.sub_distractors=0"]
+    result = CliRunner().invoke(app, ["select", "--data", str(data), "--out", str(run), "--corpus", "sub", *settings])
+    assert result.exit_code == 0, result.output
+    curve, results = (json.loads(path.read_text()) for path in (layout.select_curve, layout.eval_results))
+    assert curve["corpus"]["kind"] == "sub" and results["corpus"] == curve["corpus"]
+    assert f"sub-corpus of {curve['corpus']['passages']} of the corpus's 20 passages" in result.output
+    bad = CliRunner().invoke(app, ["select", "--data", str(data), "--out", str(run), "--corpus", "some"])
+    assert bad.exit_code == 2 and "--corpus must be auto, sub or full" in bad.output

@@ -23,9 +23,11 @@ from corpustune.data.records import Passage
 from corpustune.evaluate.metrics import per_query
 from corpustune.evaluate.paired import aligned, paired_difference
 from corpustune.evaluate.retrieval import evaluate_queries
+from corpustune.evaluate.sharded import ShardedDenseRetriever
 from corpustune.layout import RunLayout
+from corpustune.parallel import Context
 from corpustune.retrieve.encode import EmbeddingCache
-from corpustune.retrieve.search import DenseRetriever, DenseSettings
+from corpustune.retrieve.search import DenseSettings
 
 Values = dict[str, dict[str, float]]  # measure -> query id -> value
 
@@ -49,11 +51,13 @@ def evaluate_models(
     depth: int = 100,
     measures: Sequence[str] = ("nDCG@10", "R@100"),
     trust_remote_code: bool = False,
+    context: Context | None = None,
 ) -> dict[str, dict[str, Values]]:
     """Per-query values of each model (label -> path or alias) on each set: label -> set name -> values.
 
     `trust_remote_code` is the student's: a model with custom code loads for evaluation only if
-    it loaded for training.
+    it loaded for training. Under torchrun (`context`) each rank encodes and searches its slice
+    of `passages`; every rank gets the values.
     """
     cache = EmbeddingCache()
     evaluated: dict[str, dict[str, Values]] = {}
@@ -61,7 +65,7 @@ def evaluate_models(
         settings = DenseSettings(
             model=model, query_prompt=query_prompt, passage_prompt=passage_prompt, trust_remote_code=trust_remote_code
         )
-        retriever = DenseRetriever(passages, settings, cache=cache, show_progress=True)
+        retriever = ShardedDenseRetriever(passages, settings, context or Context(), cache=cache, show_progress=True)
         evaluated[label] = set_values(retriever, sets, depth=depth, measures=measures)
     return evaluated
 
@@ -83,9 +87,10 @@ def summarize(sets: list[dict[str, Any]], values: Mapping[str, Mapping[str, Valu
     return summary
 
 
-def evaluate_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, Any]:
+def evaluate_run(run_dir: Path, passages: Sequence[Passage], config, context: Context | None = None) -> dict[str, Any]:
     """Write RUN/eval/results.json for the base, tuned and published models (from the select
-    stage) and every ablation arm, all on the select stage's query sets.
+    stage) and every ablation arm, all on the select stage's query sets and passages. Under
+    torchrun (`context`) every rank calls this and shares the arms' encoding; rank 0 writes.
 
     Models are recorded by their path inside the run folder, so that the results do not depend
     on where the run folder lives.
@@ -111,6 +116,7 @@ def evaluate_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str
             passages, {arm: str(path) for arm, path in arms.items()}, sets,
             query_prompt=config.train.query_prompt, passage_prompt=config.train.passage_prompt,
             depth=config.evaluate.depth, measures=measures, trust_remote_code=config.train.trust_remote_code,
+            context=context,
         )
     recorded = {"base": config.train.model, "tuned": layout.relative(layout.arm_dirs(config.train.loss, True)[1]),
                 "published": layout.relative(layout.model_dir)}
@@ -120,5 +126,6 @@ def evaluate_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str
         "verdict": curve["verdict"], "answerable": curve["answerable"], "corpus": corpus,
         "sets": summarize(curve["sets"], values, measures),
     }
-    write_json_atomic(layout.eval_results, results)
+    if context is None or context.is_main:
+        write_json_atomic(layout.eval_results, results)
     return results

@@ -32,6 +32,7 @@ from corpustune.evaluate.select import Selection, choose_weight
 from corpustune.evaluate.subcorpus import build_subcorpus, evaluation_runs, full_corpus_json, uses_subcorpus
 from corpustune.layout import RunLayout
 from corpustune.models.routed import is_routed
+from corpustune.parallel import Context
 from corpustune.train.interpolate import interpolated_model
 
 POOLED = "held-out synthetic"
@@ -90,35 +91,41 @@ def prompt_examples(queries, generate_config) -> dict[str, list[str]]:
 
 
 def evaluate_grid(passages: Sequence[Passage], base, tuned, weights: Sequence[float], sets: list[dict[str, Any]],
-                  *, settings, depth: int, measures: Sequence[str], cache) -> dict[float, dict[str, dict]]:
-    """weight -> set name -> measure -> query id -> value, one corpus encoding per weight."""
+                  *, settings, depth: int, measures: Sequence[str], cache,
+                  context: Context | None = None) -> dict[float, dict[str, dict]]:
+    """weight -> set name -> measure -> query id -> value, one corpus encoding per weight (under
+    torchrun each rank encodes and searches its slice of `passages`; every rank gets the grid)."""
     from corpustune.evaluate.compare import set_values
-    from corpustune.retrieve.search import DenseRetriever
+    from corpustune.evaluate.sharded import ShardedDenseRetriever
 
     grid = {}
     for weight in weights:
         model = base if weight == 0.0 else tuned if weight == 1.0 else interpolated_model(base, tuned, weight)
-        retriever = DenseRetriever(passages, settings, model=model, cache=cache, show_progress=True)
+        retriever = ShardedDenseRetriever(passages, settings, context or Context(), model=model, cache=cache,
+                                          show_progress=True)
         grid[weight] = set_values(retriever, sets, depth=depth, measures=measures)
+        del retriever  # its passage matrix, before the next weight's is made
     return grid
 
 
 def evaluation_corpus(run_dir: Path, passages: Sequence[Passage], sets: list[dict[str, Any]], base, settings,
-                      config, cache) -> tuple[Sequence[Passage], dict[str, Any]]:
+                      config, cache, context: Context) -> tuple[Sequence[Passage], dict[str, Any]]:
     """The passages the grid runs on, and curve.json's record of them (`corpus`): the whole corpus, or
-    the sub-corpus `config.select` asks for, whose ids go to RUN/select/subcorpus.json for the
-    evaluate stage's arms."""
+    the sub-corpus `config.select` asks for, whose ids (rank 0) writes to RUN/select/subcorpus.json
+    for the evaluate stage's arms."""
     layout, select = RunLayout(run_dir), config.select
     if not uses_subcorpus(select, len(passages)):
-        layout.select_subcorpus.unlink(missing_ok=True)
+        if context.is_main:
+            layout.select_subcorpus.unlink(missing_ok=True)
         return passages, full_corpus_json(len(passages))
     heldout = read_qrels(layout.heldout_qrels) if layout.heldout_qrels.exists() else {}
     runs = evaluation_runs(passages, sets, base, settings, top_k=select.sub_top_k,
-                           bm25_language=config.mine.bm25_language, cache=cache)
+                           bm25_language=config.mine.bm25_language, cache=cache, context=context)
     sub = build_subcorpus([p.id for p in passages], qrels=[s["qrels"] for s in sets],
                           heldout=[p for judged in heldout.values() for p in judged], runs=runs,
                           top_k=select.sub_top_k, distractors=select.sub_distractors, seed=select.sub_seed)
-    write_json_atomic(layout.select_subcorpus, {"ids": list(sub.ids)})
+    if context.is_main:
+        write_json_atomic(layout.select_subcorpus, {"ids": list(sub.ids)})
     logger.info("selecting on a sub-corpus of %d of %d passages (%s)", len(sub.ids), len(passages), sub.to_json()["built"])
     return subcorpus_passages(passages, sub.ids), sub.to_json()
 
@@ -164,8 +171,12 @@ def verdict(selection: Selection | None, publish: str, decided_on: str) -> str:
             f"{decided_on} (the smallest weight within one standard error of the best, a = {selection.best:g}).")
 
 
-def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, Any]:
-    """Evaluate the interpolation grid, choose, write RUN/model and RUN/select/curve.json."""
+def select_run(run_dir: Path, passages: Sequence[Passage], config, context: Context | None = None) -> dict[str, Any]:
+    """Evaluate the interpolation grid, choose, write RUN/model and RUN/select/curve.json.
+
+    Under torchrun (`context`) every rank calls this: the ranks share the corpus's encoding and
+    search (`evaluate_grid`), rank 0 alone writes; every rank returns the curve."""
+    context = context or Context()
     from corpustune.retrieve.encode import EmbeddingCache, load_encoder
     from corpustune.retrieve.search import DenseSettings
     from corpustune.train.export import save_student
@@ -186,9 +197,9 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, 
                              trust_remote_code=train.trust_remote_code)
     measures = tuple(dict.fromkeys((select.measure, *config.evaluate.measures)))
     cache = EmbeddingCache()
-    evaluated, corpus = evaluation_corpus(run_dir, passages, sets, base, settings, config, cache)
+    evaluated, corpus = evaluation_corpus(run_dir, passages, sets, base, settings, config, cache, context)
     grid = evaluate_grid(evaluated, base, tuned, weights, sets, settings=settings, depth=config.evaluate.depth,
-                         measures=measures, cache=cache)
+                         measures=measures, cache=cache, context=context)
     selection, decided_on = None, "nothing"
     if deciding is not None:
         order = list(deciding["qrels"])
@@ -208,8 +219,9 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, 
                      for a in weights})},
         "settings": select.model_dump(mode="json"),
     }
-    save_student(model, layout.model_dir, query_prompt=train.query_prompt, passage_prompt=train.passage_prompt,
-                 card=card)
+    if context.is_main:
+        save_student(model, layout.model_dir, query_prompt=train.query_prompt, passage_prompt=train.passage_prompt,
+                     card=card)
     curve = {
         "decided_on": None if deciding is None else deciding["name"], "measure": select.measure,
         "publish": select.publish, "published_weight": weight, "verdict": sentence,
@@ -221,5 +233,6 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, 
                   "num_queries": len(s["qrels"])} for s in sets],
         "per_query": {str(a): grid[a] for a in weights},
     }
-    write_json_atomic(layout.select_curve, curve)
+    if context.is_main:
+        write_json_atomic(layout.select_curve, curve)
     return curve

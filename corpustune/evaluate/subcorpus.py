@@ -23,6 +23,7 @@ import numpy as np
 
 from corpustune.data.beir import Qrels
 from corpustune.data.records import Passage
+from corpustune.parallel import Context
 from corpustune.retrieve import Run
 from corpustune.retrieve.fusion import ranked
 
@@ -127,20 +128,22 @@ def build_subcorpus(
 
 
 def evaluation_runs(passages: Sequence[Passage], sets: list[dict[str, Any]], base, settings, *, top_k: int,
-                    bm25_language: str | None, cache=None) -> list[Run]:
+                    bm25_language: str | None, cache=None, context: Context | None = None) -> list[Run]:
     """The base model's and BM25's top `top_k` over the whole corpus for every distinct query text
     of `sets` (query ids of different sets may collide, so runs are keyed by text position).
 
     This is the one corpus-wide step of sub-corpus selection: the base model's passage embeddings
-    are the ones mining already cached (`cache`), and BM25 needs no encoder.
+    are the ones mining already cached (`cache`), searched in slices under torchrun (`context`),
+    and BM25 needs no encoder.
     """
-    from corpustune.retrieve.search import BM25Retriever, DenseRetriever
+    from corpustune.evaluate.sharded import ShardedDenseRetriever
+    from corpustune.retrieve.search import BM25Retriever
 
     texts = list(dict.fromkeys(q.text for s in sets for q in s["queries"].values()))
     if not texts:
         return []
     keys = [str(i) for i in range(len(texts))]
-    dense = DenseRetriever(passages, settings, model=base, cache=cache, show_progress=True)
+    dense = ShardedDenseRetriever(passages, settings, context or Context(), model=base, cache=cache, show_progress=True)
     runs = [dense.run(keys, texts, top_k)]
     del dense  # its N x d embeddings are not needed beside BM25's index
     runs.append(BM25Retriever(passages, bm25_language).run(keys, texts, top_k))

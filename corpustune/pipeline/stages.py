@@ -44,7 +44,8 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
     evaluation depth reruns evaluation and the report but not training. Every stage depends on
     the corpus *as read* (`corpus_digest`): an edited passage, or a reading setting that makes
     other passages, reruns everything; moving the files does not. `context` is the torchrun
-    process group of a stage command (training uses its device).
+    process group of a stage command (training uses its device; select and evaluate share the
+    corpus's encoding and search among its ranks).
     """
     corpus = {"corpus": corpus_digest(passages)}
     by_id = {p.id: p for p in passages}
@@ -98,7 +99,7 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
     def select(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.evaluate.publish import select_run
 
-        curve = select_run(run_dir, passages, config)
+        curve = select_run(run_dir, passages, config, context)
         layout = RunLayout(run_dir)
         outputs = [layout.select_curve, layout.model_dir] + [layout.select_subcorpus] * (curve["corpus"]["kind"] == "sub")
         return StageResult([layout.relative(p) for p in outputs],
@@ -108,7 +109,7 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
     def evaluate(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.evaluate.compare import evaluate_run
 
-        evaluate_run(run_dir, passages, config)
+        evaluate_run(run_dir, passages, config, context)
         return StageResult([RunLayout(run_dir).relative(RunLayout(run_dir).eval_results)])
 
     def report(run_dir: Path, settings, inputs) -> StageResult:
