@@ -29,7 +29,8 @@ from corpustune.data.records import Passage
 from corpustune.errors import InputError
 from corpustune.evaluate.answerable import AnswerableReport, answerable_queries
 from corpustune.evaluate.select import Selection, choose_weight
-from corpustune.evaluate.subcorpus import build_subcorpus, evaluation_runs, full_corpus_json, uses_subcorpus
+from corpustune.evaluate.subcorpus import (build_subcorpus, corpus_sentence, evaluation_runs, full_corpus_json,
+                                           uses_subcorpus)
 from corpustune.layout import RunLayout
 from corpustune.models.routed import is_routed
 from corpustune.parallel import Context
@@ -126,7 +127,8 @@ def evaluation_corpus(run_dir: Path, passages: Sequence[Passage], sets: list[dic
                           top_k=select.sub_top_k, distractors=select.sub_distractors, seed=select.sub_seed)
     if context.is_main:
         write_json_atomic(layout.select_subcorpus, {"ids": list(sub.ids)})
-    logger.info("selecting on a sub-corpus of %d of %d passages (%s)", len(sub.ids), len(passages), sub.to_json()["built"])
+    logger.info("selecting on a sub-corpus of %d of %d passages (%s)", len(sub.ids), len(passages),
+                sub.to_json()["built"])
     return subcorpus_passages(passages, sub.ids), sub.to_json()
 
 
@@ -176,10 +178,11 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config, context: Cont
 
     Under torchrun (`context`) every rank calls this: the ranks share the corpus's encoding and
     search (`evaluate_grid`), rank 0 alone writes; every rank returns the curve."""
-    context = context or Context()
     from corpustune.retrieve.encode import EmbeddingCache, load_encoder
     from corpustune.retrieve.search import DenseSettings
     from corpustune.train.export import save_student
+
+    context = context or Context()
 
     layout, train, select = RunLayout(run_dir), config.train, config.select
     if select.dev_split is not None and select.dev_split == config.evaluate.split:
@@ -191,8 +194,10 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config, context: Cont
     # with nothing to decide on, interior weights would be measured for nothing
     weights = sorted(set(select.weights) | {0.0, 1.0}) if deciding is not None else [0.0, 1.0]
     tuned_dir = layout.arm_dirs(train.loss, main=True)[1]
-    base = load_encoder(train.model, trust_remote_code=train.trust_remote_code)
-    tuned = load_encoder(str(tuned_dir), trust_remote_code=train.trust_remote_code)
+    # under torchrun each rank computes on its own GPU; a plain process keeps sentence-transformers' pick
+    device = str(context.device) if context.distributed else None
+    base = load_encoder(train.model, device=device, trust_remote_code=train.trust_remote_code)
+    tuned = load_encoder(str(tuned_dir), device=device, trust_remote_code=train.trust_remote_code)
     settings = DenseSettings(model=train.model, query_prompt=train.query_prompt, passage_prompt=train.passage_prompt,
                              trust_remote_code=train.trust_remote_code)
     measures = tuple(dict.fromkeys((select.measure, *config.evaluate.measures)))
@@ -213,7 +218,8 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config, context: Cont
         "title": "corpustune: base model, unchanged" if weight == 0.0 else f"corpustune student (a = {weight:g})",
         "summary": f"{sentence} {index_sentence(weight, is_routed(tuned))}",
         "base_model": train.model,
-        "data": {"published": sentence, "decided on": decided_on, "tuned model": str(tuned_dir),
+        "data": {"published": sentence, "decided on": decided_on, "evaluated on": corpus_sentence(corpus),
+                 "tuned model": str(tuned_dir),
                  **({} if selection is None else
                     {f"a = {a:g}": f"{100 * selection.means[a]:.2f} ({selection.versus_base[a]} vs base)"
                      for a in weights})},

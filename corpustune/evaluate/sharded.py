@@ -47,6 +47,8 @@ class ShardedDenseRetriever:
         from corpustune.retrieve.search import DenseRetriever
 
         start, end = slice_bounds(len(passages), context)
+        if context.distributed:  # a model loaded here goes to this rank's GPU, not every rank's to cuda:0
+            options.setdefault("device", str(context.device))
         self.context = context
         self.name = f"dense:{settings.model}"
         self.local = DenseRetriever(passages[start:end], settings, **options) if end > start else None
