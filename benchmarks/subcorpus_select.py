@@ -9,15 +9,17 @@ the evaluation queries, seeded distractors), and both ways choose with `select.c
 - scifact: train split; train on fold 0 of its queries, evaluate on fold 1.
 - cranfield: odd query ids of the test split; the same two folds.
 - medline (a report set: agreement is reported, nothing decided on it): all its test queries,
-  with the model tuned on SciFact (`--tuned-from scifact`, run scifact first).
+  with the model tuned on SciFact (`--tuned-model`, run scifact first).
 
 Each weight encodes the whole corpus once; the sub-corpus way searches only its passages' rows
 (what encoding them alone gives, up to float rounding), so the figures compare the choice, and the
-cost of each way is counted in passage encodings: weights x corpus vs weights x sub-corpus.
+cost of each way is counted in passage encodings beyond the base model's (which mining caches):
+(weights - 1) x corpus vs (weights - 1) x sub-corpus, none for a query-tuned model
+(`--set train.tune=query`: its documents are the base model's at every weight).
 
 Usage:
   PYTHONPATH=. nice -n 10 python benchmarks/subcorpus_select.py --data ../shared/data/scifact --split train \\
-      --out /tmp/subcorpus/scifact
+      --set train.tune=query --out /tmp/subcorpus/scifact
   PYTHONPATH=. nice -n 10 python benchmarks/subcorpus_select.py --data ../shared/data/cranfield --split test \\
       --ids odd --out /tmp/subcorpus/cranfield
   PYTHONPATH=. nice -n 10 python benchmarks/subcorpus_select.py --data ../shared/data/medline --split test \\
@@ -41,6 +43,7 @@ from corpustune.evaluate.metrics import per_query
 from corpustune.evaluate.select import choose_weight
 from corpustune.evaluate.subcorpus import build_subcorpus, evaluation_runs
 from corpustune.hardware import cpu_description
+from corpustune.models.routed import is_routed
 from corpustune.retrieve.dense import exact_top_k, to_run
 from corpustune.retrieve.encode import load_encoder
 from corpustune.retrieve.search import DenseRetriever, DenseSettings
@@ -143,12 +146,15 @@ def main() -> None:
     grid, seconds = grid_values(passages, keep, base, tuned, queries, eval_qrels, settings, lists.cache)
     full, part = grid["full"], grid["sub"]
     chosen = {"full": choose_weight(full), "sub": choose_weight(part)}
-    encoded = {"full": len(WEIGHTS) * len(passages), "sub": len(WEIGHTS) * len(sub.ids)}
+    # passages each way encodes beyond the base model's (cached by mining): one corpus per interior
+    # weight and a = 1, none for a query-tuned model (its documents are the base model's)
+    per_corpus = 0 if is_routed(tuned) else len(WEIGHTS) - 1
+    encoded = {"full": per_corpus * len(passages), "sub": per_corpus * len(sub.ids)}
     for way, values in (("full", full), ("sub", part)):
         selection = chosen[way]
         curve = "  ".join(f"a={a:g}: {100 * values[a].mean():.2f}" for a in WEIGHTS)
         print(f"{way:>4}: chosen a = {selection.weight:g} (best a = {selection.best:g}); {MEASURE} {curve}; "
-              f"{encoded[way]:,} passage encodings", flush=True)
+              f"{encoded[way]:,} passage encodings beyond the base's", flush=True)
     agree = chosen["full"].weight == chosen["sub"].weight
     print(f"agreement[{args.data.name}]={'yes' if agree else 'no'}", flush=True)
     result = {
