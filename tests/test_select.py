@@ -14,6 +14,7 @@ from scipy import stats
 from corpustune.config import RunConfig
 from corpustune.data.beir import write_qrels, write_queries
 from corpustune.data.records import Passage, Query
+from corpustune.errors import InputError
 from corpustune.evaluate.answerable import AnswerableReport, answerable_queries
 from corpustune.evaluate.paired import paired_difference
 from corpustune.evaluate.publish import select_run
@@ -236,6 +237,9 @@ def test_evaluation_runs_the_arms_on_the_selection_subcorpus_and_the_report_says
     (run / TIMINGS_FILE).write_text(json.dumps({"stages": [], "total_seconds": 0}))  # the pipeline's, not run here
     notes = collect_report_data(run, config).notes
     assert any(f"sub-corpus of {curve['corpus']['passages']} of the corpus's 20 passages" in n for n in notes)
+    layout.select_subcorpus.unlink()
+    with pytest.raises(InputError, match="subcorpus.json: missing.*run the select stage again"):
+        evaluate_run(run, passages, config)
 
 
 def test_slices_cover_the_corpus_once_and_merged_slice_runs_are_the_whole_corpus_top_k():

@@ -20,6 +20,7 @@ from typing import Any
 
 from corpustune.data.atomic import write_json_atomic
 from corpustune.data.records import Passage
+from corpustune.errors import InputError
 from corpustune.evaluate.metrics import per_query
 from corpustune.evaluate.paired import aligned, paired_difference
 from corpustune.evaluate.retrieval import evaluate_queries
@@ -110,6 +111,9 @@ def evaluate_run(run_dir: Path, passages: Sequence[Passage], config, context: Co
     if arms:
         sets, _ = query_sets(run_dir, {p.id: p for p in passages}, config)
         if corpus["kind"] == "sub":
+            if not layout.select_subcorpus.exists():
+                raise InputError(f"{layout.select_subcorpus}: missing, but {layout.select_curve} says selection ran "
+                                 "on a sub-corpus; run the select stage again (corpustune select --out RUN)")
             ids = json.loads(layout.select_subcorpus.read_text(encoding="utf-8"))["ids"]
             passages = subcorpus_passages(passages, ids)
         values |= evaluate_models(
