@@ -94,8 +94,10 @@ class SelectConfig(BaseModel):
         "sub-corpus above: every collection we test on (at most SciFact's 5,183) stays full; at 20,000 MiniLM needs "
         "about 8 minutes per weight on 2 CPU cores (the laptop preset's 2 minutes on SciFact, scaled).",
     )
-    sub_top_k: int = Field(100, ge=1, description="Base-model and BM25 top-k of each evaluation query in the sub-corpus.")
-    sub_distractors: int = Field(1_000, ge=0, description="Random further passages in the sub-corpus (seeded by sub_seed).")
+    sub_top_k: int = Field(100, ge=1,
+                           description="Base-model and BM25 top-k of each evaluation query in the sub-corpus.")
+    sub_distractors: int = Field(1_000, ge=0,
+                                 description="Random further passages in the sub-corpus (seeded by sub_seed).")
     sub_seed: int = Field(0, description="Seed of the sub-corpus's random distractors.")
 
     @field_validator("measure")

@@ -101,7 +101,9 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
 
         curve = select_run(run_dir, passages, config, context)
         layout = RunLayout(run_dir)
-        outputs = [layout.select_curve, layout.model_dir] + [layout.select_subcorpus] * (curve["corpus"]["kind"] == "sub")
+        outputs = [layout.select_curve, layout.model_dir]
+        if curve["corpus"]["kind"] == "sub":  # evaluate runs the arms on the same passages
+            outputs.append(layout.select_subcorpus)
         return StageResult([layout.relative(p) for p in outputs],
                            {"published_weight": curve["published_weight"], "decided_on": curve["decided_on"],
                             "corpus_passages": curve["corpus"]["passages"]})
