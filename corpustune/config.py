@@ -87,7 +87,8 @@ class SelectConfig(BaseModel):
         "auto", description="What the grid is evaluated on: full = the whole corpus (one encoding of every passage "
         "per weight); sub = a sub-corpus of the judged and held-out passages, the base model's and BM25's top "
         "sub_top_k for every evaluation query and sub_distractors random passages (corpustune.evaluate.subcorpus), "
-        "its size O(queries x k), not O(corpus); auto = sub above sub_corpus_above passages, full up to it.",
+        "its size O(queries x k), not O(corpus); auto = sub above sub_corpus_above passages, full up to it and for a "
+        "query-tuned student (train.tune: query: every weight searches the base model's cached embeddings).",
     )
     sub_corpus_above: int = Field(
         20_000, ge=0, description="corpus: auto evaluates on the whole corpus up to this many passages, on a "

@@ -50,6 +50,7 @@ def test_bad_settings_and_which_corpus_the_settings_ask_for():
         build(distractors=0, top_k=0)
     auto = SelectConfig(sub_corpus_above=100)
     assert not uses_subcorpus(auto, 100) and uses_subcorpus(auto, 101)
+    assert not uses_subcorpus(auto, 101, query_tuned=True) and uses_subcorpus(SelectConfig(corpus="sub"), 10, True)
     assert uses_subcorpus(SelectConfig(corpus="sub"), 10) and not uses_subcorpus(SelectConfig(corpus="full"), 10**7)
     assert "whole corpus (1,400 passages)" in corpus_sentence(full_corpus_json(1400))
     assert "sub-corpus of 8 of the corpus's 40 passages" in corpus_sentence(build(distractors=0).to_json())

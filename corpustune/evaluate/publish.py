@@ -109,13 +109,13 @@ def evaluate_grid(passages: Sequence[Passage], base, tuned, weights: Sequence[fl
     return grid
 
 
-def evaluation_corpus(run_dir: Path, passages: Sequence[Passage], sets: list[dict[str, Any]], base, settings,
+def evaluation_corpus(run_dir: Path, passages: Sequence[Passage], sets: list[dict[str, Any]], base, tuned, settings,
                       config, cache, context: Context) -> tuple[Sequence[Passage], dict[str, Any]]:
     """The passages the grid runs on, and curve.json's record of them (`corpus`): the whole corpus, or
     the sub-corpus `config.select` asks for, whose ids (rank 0) writes to RUN/select/subcorpus.json
     for the evaluate stage's arms."""
     layout, select = RunLayout(run_dir), config.select
-    if not uses_subcorpus(select, len(passages)):
+    if not uses_subcorpus(select, len(passages), query_tuned=is_routed(tuned)):
         if context.is_main:
             layout.select_subcorpus.unlink(missing_ok=True)
         return passages, full_corpus_json(len(passages))
@@ -202,7 +202,7 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config, context: Cont
                              trust_remote_code=train.trust_remote_code)
     measures = tuple(dict.fromkeys((select.measure, *config.evaluate.measures)))
     cache = EmbeddingCache()
-    evaluated, corpus = evaluation_corpus(run_dir, passages, sets, base, settings, config, cache, context)
+    evaluated, corpus = evaluation_corpus(run_dir, passages, sets, base, tuned, settings, config, cache, context)
     grid = evaluate_grid(evaluated, base, tuned, weights, sets, settings=settings, depth=config.evaluate.depth,
                          measures=measures, cache=cache, context=context)
     selection, decided_on = None, "nothing"

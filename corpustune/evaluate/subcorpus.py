@@ -57,9 +57,15 @@ class SubCorpus:
         }
 
 
-def uses_subcorpus(select, corpus_size: int) -> bool:
-    """Whether the select settings (`corpus`, `sub_corpus_above`) ask for a sub-corpus at this corpus size."""
-    return select.corpus == "sub" or (select.corpus == "auto" and corpus_size > select.sub_corpus_above)
+def uses_subcorpus(select, corpus_size: int, query_tuned: bool = False) -> bool:
+    """Whether the select settings (`corpus`, `sub_corpus_above`) ask for a sub-corpus at this corpus size.
+
+    `auto` never does for a query-tuned student: its documents are the base model's at every weight,
+    so the whole corpus costs a search per weight, no encoding, and a sub-corpus would only add its
+    bias (the base model's own top-k is in it, a tuned weight's need not be: docs/scale.md)."""
+    if select.corpus == "auto":
+        return corpus_size > select.sub_corpus_above and not query_tuned
+    return select.corpus == "sub"
 
 
 def full_corpus_json(corpus_size: int) -> dict[str, Any]:
