@@ -83,6 +83,23 @@ class SelectConfig(BaseModel):
         1, ge=0, description="Held-out queries sharing fewer content words with their passage (or more with a "
         "few-shot example of their prompt) are dropped from every held-out set.",
     )
+    corpus: Literal["auto", "sub", "full"] = Field(
+        "auto", description="What the grid is evaluated on: full = the whole corpus (one encoding of every passage "
+        "per weight); sub = a sub-corpus of the judged and held-out passages, the base model's and BM25's top "
+        "sub_top_k for every evaluation query and sub_distractors random passages (corpustune.evaluate.subcorpus), "
+        "its size O(queries x k), not O(corpus); auto = sub above sub_corpus_above passages, full up to it and for a "
+        "query-tuned student (train.tune: query: every weight searches the base model's cached embeddings).",
+    )
+    sub_corpus_above: int = Field(
+        20_000, ge=0, description="corpus: auto evaluates on the whole corpus up to this many passages, on a "
+        "sub-corpus above: every collection we test on (at most SciFact's 5,183) stays full; at 20,000 MiniLM needs "
+        "about 8 minutes per weight on 2 CPU cores (the laptop preset's 2 minutes on SciFact, scaled).",
+    )
+    sub_top_k: int = Field(100, ge=1,
+                           description="Base-model and BM25 top-k of each evaluation query in the sub-corpus.")
+    sub_distractors: int = Field(1_000, ge=0,
+                                 description="Random further passages in the sub-corpus (seeded by sub_seed).")
+    sub_seed: int = Field(0, description="Seed of the sub-corpus's random distractors.")
 
     @field_validator("measure")
     @classmethod

@@ -12,6 +12,7 @@ RUN/scores/scores.jsonl              score: teacher scores per kept list, normal
 RUN/train/<arm>/                     train: log, checkpoints and state of the main arm
 RUN/train/<arm>/model/               train: the tuned model (sentence-transformers folder)
 RUN/select/curve.json                select: base-tuned interpolations on every query set, the choice
+RUN/select/subcorpus.json            select: the passage ids of the sub-corpus it evaluated on, if any
 RUN/model/                           select: the published model (interpolated, tuned or base)
 RUN/ablation/<arm>/model/            ablation: one extra loss arm
 RUN/baselines/human-<split>/         train --human-split: InfoNCE on human qrels
@@ -160,6 +161,11 @@ class RunLayout:
     @property
     def select_curve(self) -> Path:
         return self.select_dir / "curve.json"
+
+    @property
+    def select_subcorpus(self) -> Path:
+        """The passage ids the select grid (and evaluate's arms) ran on, when a sub-corpus (`select.corpus`)."""
+        return self.select_dir / "subcorpus.json"
 
     @property
     def ablation_dir(self) -> Path:

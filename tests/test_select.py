@@ -14,6 +14,7 @@ from scipy import stats
 from corpustune.config import RunConfig
 from corpustune.data.beir import write_qrels, write_queries
 from corpustune.data.records import Passage, Query
+from corpustune.errors import InputError
 from corpustune.evaluate.answerable import AnswerableReport, answerable_queries
 from corpustune.evaluate.paired import paired_difference
 from corpustune.evaluate.publish import select_run
@@ -160,3 +161,152 @@ def test_with_nothing_to_decide_on_the_base_is_published_and_the_run_says_why(tm
     assert "No held-out synthetic query" in curve["verdict"] and sorted(curve["per_query"]) == ["0.0", "1.0"]
     tuned = RunConfig.model_validate(config.model_dump() | {"select": {"publish": "tuned"}})
     assert select_run(run, TINY_PASSAGES, tuned)["published_weight"] == 1.0
+
+
+# passages no query is about, made of the tiny vocabulary so that they score like real ones
+FILLER = [Passage(f"f{i}", " ".join(_vocabulary_texts()[-1].split()[i % 5::3] + _vocabulary_texts()[i % 6].split()[:2]))
+          for i in range(14)]
+
+
+def with_select(config: RunConfig, **select) -> RunConfig:
+    return RunConfig.model_validate(config.model_dump() | {"select": config.select.model_dump() | select})
+
+
+def test_selection_on_a_subcorpus_that_holds_everything_equals_full_corpus_selection(tmp_path, weak_student):
+    run, config = run_with_tuned(tmp_path, weak_student, reverse_teacher=False)
+    passages = TINY_PASSAGES + FILLER
+    full = select_run(run, passages, with_select(config, corpus="full"))
+    sub = select_run(run, passages, with_select(config, corpus="sub", sub_top_k=1, sub_distractors=1000))
+    assert full["corpus"] == {"kind": "full", "passages": 20, "corpus_passages": 20}
+    built = sub["corpus"]["built"]
+    assert (sub["corpus"]["kind"], sub["corpus"]["passages"], built["judged"]) == ("sub", 20, 6)
+    assert built["judged"] + built["retrieved"] + built["distractors"] == 20 and built["distractors"] > 0
+    assert json.loads(RunLayout(run).select_subcorpus.read_text())["ids"] == [p.id for p in passages]
+    assert sub["per_query"] == full["per_query"]
+    assert (sub["selection"], sub["published_weight"]) == (full["selection"], full["published_weight"])
+
+
+def test_the_subcorpus_holds_judged_heldout_and_the_base_and_bm25_top_k_and_nothing_else(tmp_path, weak_student):
+    from sentence_transformers import SentenceTransformer
+
+    from corpustune.retrieve.bm25 import BM25Index
+
+    run, config = run_with_tuned(tmp_path, weak_student, reverse_teacher=False)
+    layout = RunLayout(run)
+    # f3 is the source of a held-out query the answerable filter or a type file may lose: still held out
+    write_qrels(layout.heldout_qrels, {q: {source: 1} for q, _, source in QUERIES} | {"gone": {"f3": 1}})
+    passages = TINY_PASSAGES + FILLER
+    curve = select_run(run, passages, with_select(config, corpus="sub", sub_top_k=2, sub_distractors=0))
+    kept = json.loads(layout.select_subcorpus.read_text())["ids"]
+    # the references: the base model's cosine top 2 by numpy, BM25's top 2 of the same index settings
+    base = SentenceTransformer(str(weak_student), device="cpu")
+    texts = [text for _, text, _ in QUERIES]
+    normalize = base.similarity_fn_name == "cosine"
+    scores = (base.encode(texts, normalize_embeddings=normalize)
+              @ base.encode([p.full_text() for p in passages], normalize_embeddings=normalize).T)
+    dense = {passages[j].id for row in scores for j in np.argsort(-row, kind="stable")[:2]}
+    bm25 = {p for docs in BM25Index(passages).run([q for q, _, _ in QUERIES], texts, 2).values() for p in docs}
+    expected = {source for _, _, source in QUERIES} | {"f3"} | dense | bm25
+    assert set(kept) == expected and len(kept) < len(passages)
+    assert kept == [p.id for p in passages if p.id in expected]  # corpus order
+    assert curve["corpus"]["passages"] == len(expected) and curve["corpus"]["corpus_passages"] == len(passages)
+    # the next selection on the whole corpus leaves no stale sub-corpus for the evaluate stage
+    select_run(run, passages, with_select(config, corpus="full"))
+    assert not layout.select_subcorpus.exists()
+
+
+def test_evaluation_runs_the_arms_on_the_selection_subcorpus_and_the_report_says_so(tmp_path, weak_student):
+    import shutil
+
+    from corpustune.evaluate.compare import evaluate_run
+    from corpustune.pipeline.runner import TIMINGS_FILE
+    from corpustune.report.collect import collect_report_data
+
+    run, config = run_with_tuned(tmp_path, weak_student, reverse_teacher=True)
+    layout = RunLayout(run)
+    # an ablation arm that is the tuned model itself: on the same passages its figures are the tuned ones
+    shutil.copytree(layout.arm_dirs("listwise", main=True)[1], layout.arm_dirs("infonce", main=False)[1])
+    config = with_select(config, corpus="sub", sub_top_k=1, sub_distractors=0)
+    config = RunConfig.model_validate(config.model_dump() | {"ablation": ["infonce"]})
+    passages = TINY_PASSAGES + FILLER
+    curve = select_run(run, passages, config)
+    results = evaluate_run(run, passages, config)
+    assert results["corpus"] == curve["corpus"] and curve["corpus"]["passages"] < len(passages)
+    for evaluated in results["sets"]:
+        assert evaluated["results"]["infonce"] == evaluated["results"]["tuned"], evaluated["name"]
+    (run / TIMINGS_FILE).write_text(json.dumps({"stages": [], "total_seconds": 0}))  # the pipeline's, not run here
+    notes = collect_report_data(run, config).notes
+    assert any(f"sub-corpus of {curve['corpus']['passages']} of the corpus's 20 passages" in n for n in notes)
+    layout.select_subcorpus.unlink()
+    with pytest.raises(InputError, match="subcorpus.json: missing.*run the select stage again"):
+        evaluate_run(run, passages, config)
+
+
+def test_slices_cover_the_corpus_once_and_merged_slice_runs_are_the_whole_corpus_top_k():
+    from corpustune.evaluate.sharded import merge_runs, slice_bounds
+    from corpustune.parallel import Context
+
+    for size, world in ((20, 2), (7, 3), (2, 4)):
+        bounds = [slice_bounds(size, Context(rank=r, world_size=world)) for r in range(world)]
+        assert [i for start, end in bounds for i in range(start, end)] == list(range(size)), (size, world)
+    halves = [{"q": {"a": 0.9, "b": 0.1}}, {"q": {"c": 0.5, "d": 0.9}, "r": {}}]
+    assert merge_runs(halves, 3) == {"q": {"a": 0.9, "d": 0.9, "c": 0.5}, "r": {}}
+
+
+@pytest.mark.slow  # one two-rank launch: about 40 s on a shared 2-core machine
+def test_selection_on_two_gloo_ranks_equals_one_process(tmp_path, two_students):
+    import shutil
+    import subprocess
+    import sys
+
+    base, other = two_students
+    runs = {}
+    for name in ("one", "two"):
+        run, data = tmp_path / name / "run", tmp_path / name / "corpus.jsonl"
+        data.parent.mkdir()
+        data.write_text("".join(json.dumps(p.to_json()) + "\n" for p in TINY_PASSAGES + FILLER))
+        layout = RunLayout(run)
+        write_queries(layout.queries_file, [Query(q, text, "question", source) for q, text, source in QUERIES])
+        write_qrels(layout.heldout_type_qrels("question"), {q: {source: 1} for q, _, source in QUERIES})
+        shutil.copytree(other, layout.arm_dirs("listwise", main=True)[1])  # the "tuned" student
+        config = RunConfig.model_validate({"data": {"path": str(data)}, "generate": {"few_shot_count": 0},
+                                           "train": {"model": str(base), "loss": "listwise"},
+                                           "select": {"corpus": "full"}})
+        runs[name] = (run, config)
+    select_run(*runs["one"][:1], TINY_PASSAGES + FILLER, runs["one"][1])
+    settings = tmp_path / "config.json"
+    settings.write_text(runs["two"][1].model_dump_json())
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(Path(__file__).with_name("select_worker.py")), str(runs["two"][0]), str(settings)],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, two = (json.loads(RunLayout(runs[n][0]).select_curve.read_text()) for n in ("one", "two"))
+    assert one["per_query"] == two["per_query"] and one["published_weight"] == two["published_weight"]
+    pooled = [by_set["held-out synthetic"]["nDCG@10"] for by_set in one["per_query"].values()]
+    assert len({v for values in pooled for v in values.values()}) > 1  # rankings that differ were compared
+
+
+def test_the_select_command_runs_select_and_evaluate_and_says_which_corpus(tmp_path, two_students, monkeypatch):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from corpustune.cli import app
+
+    monkeypatch.setenv("CORPUSTUNE_CACHE", str(tmp_path / "cache"))
+    base, other = two_students
+    run, data = tmp_path / "run", tmp_path / "corpus.jsonl"
+    data.write_text("".join(json.dumps(p.to_json()) + "\n" for p in TINY_PASSAGES + FILLER))
+    layout = RunLayout(run)
+    write_queries(layout.queries_file, [Query(q, text, "question", source) for q, text, source in QUERIES])
+    write_qrels(layout.heldout_type_qrels("question"), {q: {source: 1} for q, _, source in QUERIES})
+    shutil.copytree(other, layout.arm_dirs("listwise", main=True)[1])
+    settings = ["--set", f"train.model={base}", "--set", "train.loss=listwise", "--set", "generate.few_shot_count=0",
+                "--set", "select.sub_top_k=1", "--set", "select.sub_distractors=0"]
+    result = CliRunner().invoke(app, ["select", "--data", str(data), "--out", str(run), "--corpus", "sub", *settings])
+    assert result.exit_code == 0, result.output
+    curve, results = (json.loads(path.read_text()) for path in (layout.select_curve, layout.eval_results))
+    assert curve["corpus"]["kind"] == "sub" and results["corpus"] == curve["corpus"]
+    assert f"sub-corpus of {curve['corpus']['passages']} of the corpus's 20 passages" in result.output
+    bad = CliRunner().invoke(app, ["select", "--data", str(data), "--out", str(run), "--corpus", "some"])
+    assert bad.exit_code == 2 and "--corpus must be auto, sub or full" in bad.output

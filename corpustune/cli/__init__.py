@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from corpustune import __version__
-from corpustune.cli import config, evaluate, export, generate, inspect, mine, models, run, score, train
+from corpustune.cli import config, evaluate, export, generate, inspect, mine, models, run, score, select, train
 from corpustune.cli.errors import guarded, show_tracebacks
 
 app = typer.Typer(
@@ -24,7 +24,8 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 for name, module in (("inspect", inspect), ("models", models), ("evaluate", evaluate), ("generate", generate),
-                     ("mine", mine), ("score", score), ("train", train), ("run", run), ("config", config),
+                     ("mine", mine), ("score", score), ("train", train), ("select", select), ("run", run),
+                     ("config", config),
                      ("export", export)):
     app.command(name)(guarded(module.command))
 

@@ -85,6 +85,8 @@ def _print_summary(out: Path, seconds: float) -> None:
     (per query, ± its standard error), and what was published."""
     import json
 
+    from corpustune.evaluate.subcorpus import corpus_sentence
+
     layout = RunLayout(out)
     results_path = layout.eval_results
     if results_path.exists():
@@ -100,6 +102,8 @@ def _print_summary(out: Path, seconds: float) -> None:
         print_table(["query set", "queries", "measure"] + arms + ["published - base"], rows)
         print(results.get("verdict", ""))
         curve = json.loads(layout.select_curve.read_text()) if layout.select_curve.exists() else {}
+        if "corpus" in results:
+            print(corpus_sentence(results["corpus"]))
         if curve.get("index_unchanged") and curve.get("published_weight"):
             print("index unchanged: documents are encoded by the base model, bit for bit (no re-embedding)")
     print(f"finished in {seconds / 60:.1f} min; report: {layout.report_html}")

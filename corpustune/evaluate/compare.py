@@ -6,7 +6,9 @@ and writes `RunLayout.eval_results`:
 `{"models": {label: path}, "main_arm", "published_weight", "verdict", "answerable",
   "sets": [{"name", "source", "role", "query_type", "num_queries",
             "results": {label: {measure: mean}}, "paired": {label: {measure: {mean, se, n}}}}]}`
-where `paired` is each model minus the base, per query, with its standard error.
+where `paired` is each model minus the base, per query, with its standard error, and `corpus`
+(curve.json's) says whether the figures are on the whole corpus or on the select stage's
+sub-corpus: the arms run on the same passages as the grid, so their differences pair.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from typing import Any
 
 from corpustune.data.atomic import write_json_atomic
 from corpustune.data.records import Passage
+from corpustune.errors import InputError
 from corpustune.evaluate.metrics import per_query
 from corpustune.evaluate.paired import aligned, paired_difference
 from corpustune.evaluate.retrieval import evaluate_queries
+from corpustune.evaluate.sharded import ShardedDenseRetriever
 from corpustune.layout import RunLayout
+from corpustune.parallel import Context
 from corpustune.retrieve.encode import EmbeddingCache
-from corpustune.retrieve.search import DenseRetriever, DenseSettings
+from corpustune.retrieve.search import DenseSettings
 
 Values = dict[str, dict[str, float]]  # measure -> query id -> value
 
@@ -47,11 +52,13 @@ def evaluate_models(
     depth: int = 100,
     measures: Sequence[str] = ("nDCG@10", "R@100"),
     trust_remote_code: bool = False,
+    context: Context | None = None,
 ) -> dict[str, dict[str, Values]]:
     """Per-query values of each model (label -> path or alias) on each set: label -> set name -> values.
 
     `trust_remote_code` is the student's: a model with custom code loads for evaluation only if
-    it loaded for training.
+    it loaded for training. Under torchrun (`context`) each rank encodes and searches its slice
+    of `passages`; every rank gets the values.
     """
     cache = EmbeddingCache()
     evaluated: dict[str, dict[str, Values]] = {}
@@ -59,7 +66,7 @@ def evaluate_models(
         settings = DenseSettings(
             model=model, query_prompt=query_prompt, passage_prompt=passage_prompt, trust_remote_code=trust_remote_code
         )
-        retriever = DenseRetriever(passages, settings, cache=cache, show_progress=True)
+        retriever = ShardedDenseRetriever(passages, settings, context or Context(), cache=cache, show_progress=True)
         evaluated[label] = set_values(retriever, sets, depth=depth, measures=measures)
     return evaluated
 
@@ -81,14 +88,16 @@ def summarize(sets: list[dict[str, Any]], values: Mapping[str, Mapping[str, Valu
     return summary
 
 
-def evaluate_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, Any]:
+def evaluate_run(run_dir: Path, passages: Sequence[Passage], config, context: Context | None = None) -> dict[str, Any]:
     """Write RUN/eval/results.json for the base, tuned and published models (from the select
-    stage) and every ablation arm, all on the select stage's query sets.
+    stage) and every ablation arm, all on the select stage's query sets and passages. Under
+    torchrun (`context`) every rank calls this and shares the arms' encoding; rank 0 writes.
 
     Models are recorded by their path inside the run folder, so that the results do not depend
     on where the run folder lives.
     """
-    from corpustune.evaluate.publish import query_sets
+    from corpustune.evaluate.publish import query_sets, subcorpus_passages
+    from corpustune.evaluate.subcorpus import full_corpus_json
     from corpustune.train.arms import ablation_arms
 
     layout = RunLayout(run_dir)
@@ -98,20 +107,29 @@ def evaluate_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str
     values: dict[str, dict[str, Values]] = {"base": grid["0.0"], "tuned": grid["1.0"],
                                              "published": grid[str(float(curve["published_weight"]))]}
     arms = {arm: layout.arm_dirs(arm, main=False)[1] for arm in ablation_arms(config.train.loss, config.ablation)}
+    corpus = curve.get("corpus", full_corpus_json(len(passages)))  # curves of older runs: the whole corpus
     if arms:
         sets, _ = query_sets(run_dir, {p.id: p for p in passages}, config)
+        if corpus["kind"] == "sub":
+            if not layout.select_subcorpus.exists():
+                raise InputError(f"{layout.select_subcorpus}: missing, but {layout.select_curve} says selection ran "
+                                 "on a sub-corpus; run the select stage again (corpustune select --out RUN)")
+            ids = json.loads(layout.select_subcorpus.read_text(encoding="utf-8"))["ids"]
+            passages = subcorpus_passages(passages, ids)
         values |= evaluate_models(
             passages, {arm: str(path) for arm, path in arms.items()}, sets,
             query_prompt=config.train.query_prompt, passage_prompt=config.train.passage_prompt,
             depth=config.evaluate.depth, measures=measures, trust_remote_code=config.train.trust_remote_code,
+            context=context,
         )
     recorded = {"base": config.train.model, "tuned": layout.relative(layout.arm_dirs(config.train.loss, True)[1]),
                 "published": layout.relative(layout.model_dir)}
     recorded |= {arm: layout.relative(path) for arm, path in arms.items()}
     results = {
         "models": recorded, "main_arm": config.train.loss, "published_weight": curve["published_weight"],
-        "verdict": curve["verdict"], "answerable": curve["answerable"],
+        "verdict": curve["verdict"], "answerable": curve["answerable"], "corpus": corpus,
         "sets": summarize(curve["sets"], values, measures),
     }
-    write_json_atomic(layout.eval_results, results)
+    if context is None or context.is_main:
+        write_json_atomic(layout.eval_results, results)
     return results

@@ -8,10 +8,15 @@ dev split if there is one, else on the pooled held-out queries (`select.choose_w
 model that `select.publish` asks for is written to RUN/model with a card that says what it is.
 Everything measured goes to RUN/select/curve.json, per query too, so evaluation and the report
 pair their differences without encoding the corpus again.
+
+The grid runs on the whole corpus, or (`select.corpus`; by default above `select.sub_corpus_above`
+passages) on a sub-corpus whose size grows with the evaluation queries, not the corpus
+(`corpustune.evaluate.subcorpus`); curve.json's `corpus` says which, and how it was built.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,11 +29,16 @@ from corpustune.data.records import Passage
 from corpustune.errors import InputError
 from corpustune.evaluate.answerable import AnswerableReport, answerable_queries
 from corpustune.evaluate.select import Selection, choose_weight
+from corpustune.evaluate.subcorpus import (build_subcorpus, corpus_sentence, evaluation_runs, full_corpus_json,
+                                           uses_subcorpus)
 from corpustune.layout import RunLayout
 from corpustune.models.routed import is_routed
+from corpustune.parallel import Context
 from corpustune.train.interpolate import interpolated_model
 
 POOLED = "held-out synthetic"
+
+logger = logging.getLogger(__name__)
 
 
 def query_sets(run_dir: Path, passages: dict[str, Passage], config) -> tuple[list[dict[str, Any]], AnswerableReport]:
@@ -82,17 +92,50 @@ def prompt_examples(queries, generate_config) -> dict[str, list[str]]:
 
 
 def evaluate_grid(passages: Sequence[Passage], base, tuned, weights: Sequence[float], sets: list[dict[str, Any]],
-                  *, settings, depth: int, measures: Sequence[str], cache) -> dict[float, dict[str, dict]]:
-    """weight -> set name -> measure -> query id -> value, one corpus encoding per weight."""
+                  *, settings, depth: int, measures: Sequence[str], cache,
+                  context: Context | None = None) -> dict[float, dict[str, dict]]:
+    """weight -> set name -> measure -> query id -> value, one corpus encoding per weight (under
+    torchrun each rank encodes and searches its slice of `passages`; every rank gets the grid)."""
     from corpustune.evaluate.compare import set_values
-    from corpustune.retrieve.search import DenseRetriever
+    from corpustune.evaluate.sharded import ShardedDenseRetriever
 
     grid = {}
     for weight in weights:
         model = base if weight == 0.0 else tuned if weight == 1.0 else interpolated_model(base, tuned, weight)
-        retriever = DenseRetriever(passages, settings, model=model, cache=cache, show_progress=True)
+        retriever = ShardedDenseRetriever(passages, settings, context or Context(), model=model, cache=cache,
+                                          show_progress=True)
         grid[weight] = set_values(retriever, sets, depth=depth, measures=measures)
+        del retriever  # its passage matrix, before the next weight's is made
     return grid
+
+
+def evaluation_corpus(run_dir: Path, passages: Sequence[Passage], sets: list[dict[str, Any]], base, tuned, settings,
+                      config, cache, context: Context) -> tuple[Sequence[Passage], dict[str, Any]]:
+    """The passages the grid runs on, and curve.json's record of them (`corpus`): the whole corpus, or
+    the sub-corpus `config.select` asks for, whose ids (rank 0) writes to RUN/select/subcorpus.json
+    for the evaluate stage's arms."""
+    layout, select = RunLayout(run_dir), config.select
+    if not uses_subcorpus(select, len(passages), query_tuned=is_routed(tuned)):
+        if context.is_main:
+            layout.select_subcorpus.unlink(missing_ok=True)
+        return passages, full_corpus_json(len(passages))
+    heldout = read_qrels(layout.heldout_qrels) if layout.heldout_qrels.exists() else {}
+    runs = evaluation_runs(passages, sets, base, settings, top_k=select.sub_top_k,
+                           bm25_language=config.mine.bm25_language, cache=cache, context=context)
+    sub = build_subcorpus([p.id for p in passages], qrels=[s["qrels"] for s in sets],
+                          heldout=[p for judged in heldout.values() for p in judged], runs=runs,
+                          top_k=select.sub_top_k, distractors=select.sub_distractors, seed=select.sub_seed)
+    if context.is_main:
+        write_json_atomic(layout.select_subcorpus, {"ids": list(sub.ids)})
+    logger.info("selecting on a sub-corpus of %d of %d passages (%s)", len(sub.ids), len(passages),
+                sub.to_json()["built"])
+    return subcorpus_passages(passages, sub.ids), sub.to_json()
+
+
+def subcorpus_passages(passages: Sequence[Passage], ids) -> list[Passage]:
+    """The passages whose ids are in `ids`, in corpus order."""
+    keep = set(ids)
+    return [p for p in passages if p.id in keep]
 
 
 def index_sentence(weight: float, query_tuned: bool) -> str:
@@ -130,11 +173,16 @@ def verdict(selection: Selection | None, publish: str, decided_on: str) -> str:
             f"{decided_on} (the smallest weight within one standard error of the best, a = {selection.best:g}).")
 
 
-def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, Any]:
-    """Evaluate the interpolation grid, choose, write RUN/model and RUN/select/curve.json."""
+def select_run(run_dir: Path, passages: Sequence[Passage], config, context: Context | None = None) -> dict[str, Any]:
+    """Evaluate the interpolation grid, choose, write RUN/model and RUN/select/curve.json.
+
+    Under torchrun (`context`) every rank calls this: the ranks share the corpus's encoding and
+    search (`evaluate_grid`), rank 0 alone writes; every rank returns the curve."""
     from corpustune.retrieve.encode import EmbeddingCache, load_encoder
     from corpustune.retrieve.search import DenseSettings
     from corpustune.train.export import save_student
+
+    context = context or Context()
 
     layout, train, select = RunLayout(run_dir), config.train, config.select
     if select.dev_split is not None and select.dev_split == config.evaluate.split:
@@ -146,13 +194,17 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, 
     # with nothing to decide on, interior weights would be measured for nothing
     weights = sorted(set(select.weights) | {0.0, 1.0}) if deciding is not None else [0.0, 1.0]
     tuned_dir = layout.arm_dirs(train.loss, main=True)[1]
-    base = load_encoder(train.model, trust_remote_code=train.trust_remote_code)
-    tuned = load_encoder(str(tuned_dir), trust_remote_code=train.trust_remote_code)
+    # under torchrun each rank computes on its own GPU; a plain process keeps sentence-transformers' pick
+    device = str(context.device) if context.distributed else None
+    base = load_encoder(train.model, device=device, trust_remote_code=train.trust_remote_code)
+    tuned = load_encoder(str(tuned_dir), device=device, trust_remote_code=train.trust_remote_code)
     settings = DenseSettings(model=train.model, query_prompt=train.query_prompt, passage_prompt=train.passage_prompt,
                              trust_remote_code=train.trust_remote_code)
     measures = tuple(dict.fromkeys((select.measure, *config.evaluate.measures)))
-    grid = evaluate_grid(passages, base, tuned, weights, sets, settings=settings, depth=config.evaluate.depth,
-                         measures=measures, cache=EmbeddingCache())
+    cache = EmbeddingCache()
+    evaluated, corpus = evaluation_corpus(run_dir, passages, sets, base, tuned, settings, config, cache, context)
+    grid = evaluate_grid(evaluated, base, tuned, weights, sets, settings=settings, depth=config.evaluate.depth,
+                         measures=measures, cache=cache, context=context)
     selection, decided_on = None, "nothing"
     if deciding is not None:
         order = list(deciding["qrels"])
@@ -166,23 +218,27 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config) -> dict[str, 
         "title": "corpustune: base model, unchanged" if weight == 0.0 else f"corpustune student (a = {weight:g})",
         "summary": f"{sentence} {index_sentence(weight, is_routed(tuned))}",
         "base_model": train.model,
-        "data": {"published": sentence, "decided on": decided_on, "tuned model": str(tuned_dir),
+        "data": {"published": sentence, "decided on": decided_on, "evaluated on": corpus_sentence(corpus),
+                 "tuned model": str(tuned_dir),
                  **({} if selection is None else
                     {f"a = {a:g}": f"{100 * selection.means[a]:.2f} ({selection.versus_base[a]} vs base)"
                      for a in weights})},
         "settings": select.model_dump(mode="json"),
     }
-    save_student(model, layout.model_dir, query_prompt=train.query_prompt, passage_prompt=train.passage_prompt,
-                 card=card)
+    if context.is_main:
+        save_student(model, layout.model_dir, query_prompt=train.query_prompt, passage_prompt=train.passage_prompt,
+                     card=card)
     curve = {
         "decided_on": None if deciding is None else deciding["name"], "measure": select.measure,
         "publish": select.publish, "published_weight": weight, "verdict": sentence,
         "index_unchanged": weight == 0.0 or is_routed(tuned),
         "selection": None if selection is None else selection.to_json(),
         "answerable": answerable.to_json(),
+        "corpus": corpus,
         "sets": [{"name": s["name"], "source": s["source"], "role": s["role"], "query_type": s["query_type"],
                   "num_queries": len(s["qrels"])} for s in sets],
         "per_query": {str(a): grid[a] for a in weights},
     }
-    write_json_atomic(layout.select_curve, curve)
+    if context.is_main:
+        write_json_atomic(layout.select_curve, curve)
     return curve

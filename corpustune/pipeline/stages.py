@@ -44,7 +44,8 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
     evaluation depth reruns evaluation and the report but not training. Every stage depends on
     the corpus *as read* (`corpus_digest`): an edited passage, or a reading setting that makes
     other passages, reruns everything; moving the files does not. `context` is the torchrun
-    process group of a stage command (training uses its device).
+    process group of a stage command (training uses its device; select and evaluate share the
+    corpus's encoding and search among its ranks).
     """
     corpus = {"corpus": corpus_digest(passages)}
     by_id = {p.id: p for p in passages}
@@ -98,15 +99,19 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
     def select(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.evaluate.publish import select_run
 
-        curve = select_run(run_dir, passages, config)
+        curve = select_run(run_dir, passages, config, context)
         layout = RunLayout(run_dir)
-        return StageResult([layout.relative(layout.select_curve), layout.relative(layout.model_dir)],
-                           {"published_weight": curve["published_weight"], "decided_on": curve["decided_on"]})
+        outputs = [layout.select_curve, layout.model_dir]
+        if curve["corpus"]["kind"] == "sub":  # evaluate runs the arms on the same passages
+            outputs.append(layout.select_subcorpus)
+        return StageResult([layout.relative(p) for p in outputs],
+                           {"published_weight": curve["published_weight"], "decided_on": curve["decided_on"],
+                            "corpus_passages": curve["corpus"]["passages"]})
 
     def evaluate(run_dir: Path, settings, inputs) -> StageResult:
         from corpustune.evaluate.compare import evaluate_run
 
-        evaluate_run(run_dir, passages, config)
+        evaluate_run(run_dir, passages, config, context)
         return StageResult([RunLayout(run_dir).relative(RunLayout(run_dir).eval_results)])
 
     def report(run_dir: Path, settings, inputs) -> StageResult:
@@ -122,7 +127,8 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
     ablating = config.model_dump(mode="json", include={"train", "ablation"})
     # the few-shot examples the answerable test looks for come from these generation settings
     selecting = config.model_dump(mode="json", include={"train": True, "select": True, "evaluate": True,
-                                                        "generate": {"types", "few_shot_count", "seed"}})
+                                                        "generate": {"types", "few_shot_count", "seed"},
+                                                        "mine": {"bm25_language"}})
     evaluation = config.model_dump(mode="json", include={"train", "ablation", "evaluate", "select"})
     human = corpus | human_split_hashes(config)
     return [

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from corpustune.data.atomic import read_jsonl_log
+from corpustune.evaluate.subcorpus import corpus_sentence
 from corpustune.layout import RunLayout
 from corpustune.pipeline.runner import read_timings
 from corpustune.report.schema import (
@@ -116,6 +117,9 @@ def collect_report_data(run_dir: Path, config, passages: dict[str, Any] | None =
     if publication is not None and publication.index_unchanged:
         notes.append("index unchanged: the published model encodes documents exactly as the base model does, "
                      "so an index built with the base model stays valid")
+    corpus = results.get("corpus") or _json(RunLayout(run_dir).select_curve).get("corpus")
+    if corpus:
+        notes.append(corpus_sentence(corpus))
     answerable = results.get("answerable")
     if answerable:
         dropped = answerable["dropped_no_overlap"] + answerable["dropped_example_leak"]
