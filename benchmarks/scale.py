@@ -10,11 +10,15 @@ pseudo-words, and each query is a span of 3 to 8 consecutive words among the fir
 drawn at random, judged relevant to that passage alone. The corpus streams to disk in blocks of `BLOCK` passages.
 
 Then two stages run through the product's own code, each in a fresh child process (so one does
-not inherit the other's memory), with an empty embedding cache:
+not inherit the other's memory), sharing one run folder and embedding cache per size (empty at the
+start), as the stages of one `corpustune run` do:
 - mine: `corpustune.mine.stage.mine_run` on a run folder holding the queries as training queries,
   BM25 + one dense retriever (the encoder below), top-100 each, lists of 20;
 - select: `corpustune.evaluate.publish.evaluate_grid` over the interpolation weights 0, 0.5, 1 of
-  the encoder and a perturbed copy of it ("tuned"), nDCG@10 on the queries.
+  the encoder and a perturbed copy of it ("tuned"), nDCG@10 on the queries, on the passages the
+  select stage's default settings evaluate (above `select.sub_corpus_above` passages a sub-corpus:
+  the base model's and BM25's top-k of the queries from mining's cached embeddings and saved BM25
+  index, the judged passages and seeded distractors).
 Each prints seconds (reading the corpus included, interpreter start and imports not) and peak RSS
 (the child's ru_maxrss from `os.wait4`). Then `peak_rss_gb[N]=` (the largest stage of N) per size
 and `ratio[per-passage-1M-vs-100k]=` (seconds per passage of both stages at 1M over at 100k).
@@ -252,8 +256,14 @@ def stage_mine(corpus: Path, base: Path, work: Path) -> dict:
 
 
 def stage_select(corpus: Path, base: Path, tuned: Path, work: Path) -> dict:
-    """nDCG@10 of the interpolation weights `WEIGHTS` through `evaluate_grid`; returns weight -> mean."""
-    from corpustune.evaluate.publish import evaluate_grid
+    """nDCG@10 of the interpolation weights `WEIGHTS` through `evaluate_grid`, on the passages the
+    select stage would evaluate (the product's default `select` settings: above
+    `select.sub_corpus_above` passages a sub-corpus built by `evaluation_runs` + `build_subcorpus`
+    from the run folder and embedding cache that mining left in `work`); returns weight -> mean,
+    and the evaluated corpus's size."""
+    from corpustune.config import SelectConfig
+    from corpustune.evaluate.publish import evaluate_grid, subcorpus_passages
+    from corpustune.evaluate.subcorpus import build_subcorpus, evaluation_runs, uses_subcorpus
     from corpustune.retrieve.encode import EmbeddingCache, load_encoder
     from corpustune.retrieve.search import DenseSettings
 
@@ -263,10 +273,19 @@ def stage_select(corpus: Path, base: Path, tuned: Path, work: Path) -> dict:
     settings = DenseSettings(model=str(base), max_seq_length=MAX_SEQ_LENGTH)
     base_model = load_encoder(str(base), device="cpu", max_seq_length=MAX_SEQ_LENGTH)
     tuned_model = load_encoder(str(tuned), device="cpu", max_seq_length=MAX_SEQ_LENGTH)
-    grid = evaluate_grid(passages, base_model, tuned_model, WEIGHTS, sets, settings=settings, depth=DEPTH,
-                         measures=("nDCG@10",), cache=EmbeddingCache(work / "cache"))
-    return {f"{weight:g}": float(np.mean(list(grid[weight]["synthetic spans"]["nDCG@10"].values())))
-            for weight in WEIGHTS}
+    cache, select = EmbeddingCache(work / "cache"), SelectConfig()
+    evaluated = passages
+    if uses_subcorpus(select, len(passages)):
+        runs = evaluation_runs(passages, sets, base_model, settings, top_k=select.sub_top_k, bm25_language="english",
+                               cache=cache, run=work / "run")
+        sub = build_subcorpus([p.id for p in passages], qrels=[qrels], heldout=[], runs=runs, top_k=select.sub_top_k,
+                              distractors=select.sub_distractors, seed=select.sub_seed)
+        evaluated = subcorpus_passages(passages, sub.ids)
+    grid = evaluate_grid(evaluated, base_model, tuned_model, WEIGHTS, sets, settings=settings, depth=DEPTH,
+                         measures=("nDCG@10",), cache=cache)
+    means = {f"{weight:g}": float(np.mean(list(grid[weight]["synthetic spans"]["nDCG@10"].values())))
+             for weight in WEIGHTS}
+    return {**means, "evaluated_passages": len(evaluated)}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -300,25 +319,31 @@ def _first_to_kill() -> None:
 
 
 def measure(stage: str, corpus: Path, base: Path, tuned: Path, work: Path) -> Measured:
-    """Run `stage` in a fresh child process; its peak RSS from `os.wait4` (this child's own rusage)."""
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    """Run `stage` in a fresh child process; its peak RSS from `os.wait4` (this child's own rusage).
+
+    The stages of one size share `work` (its run folder and embedding cache), as the stages of one
+    `corpustune run` do: selection reads the embeddings and BM25 index that mining left."""
+    work.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, str(Path(__file__).resolve()), "--child", stage, "--corpus", str(corpus),
                "--base", str(base), "--tuned", str(tuned), "--work", str(work)]
-    with open(work / "stdout", "w") as stdout, open(work / "stderr", "w") as stderr:
+    with open(work / f"{stage}.stdout", "w") as stdout, open(work / f"{stage}.stderr", "w") as stderr:
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, preexec_fn=_first_to_kill,
                                    env={**os.environ, "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"})
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
     peak = usage.ru_maxrss * 1024  # Linux reports kilobytes
-    for name in ("cache", "run"):  # the embeddings of a large corpus take gigabytes of disk
-        shutil.rmtree(work / name, ignore_errors=True)
-    lines = (work / "stdout").read_text().strip().splitlines()
+    lines = (work / f"{stage}.stdout").read_text().strip().splitlines()
     if process.returncode != 0 or not lines:
-        tail = (work / "stderr").read_text().strip().splitlines()[-1:] or ["no output"]
+        tail = (work / f"{stage}.stderr").read_text().strip().splitlines()[-1:] or ["no output"]
         return Measured(0.0, peak, None, f"exit {process.returncode}: {tail[0][:200]}")
     report = json.loads(lines[-1])
     return Measured(report["seconds"], peak, report["result"])
+
+
+def clean(work: Path) -> None:
+    """Remove a size's run folder and embedding cache (gigabytes of disk at 1M passages)."""
+    for name in ("cache", "run"):
+        shutil.rmtree(work / name, ignore_errors=True)
 
 
 def per_passage_ratio(seconds: dict[int, float]) -> str:
@@ -376,8 +401,10 @@ def main() -> None:
         print(f"N={size}: corpus {corpus} ({how}, {(corpus / 'corpus.jsonl').stat().st_size / 1e6:,.0f} MB)",
               flush=True)
         failed = False
+        work = args.out / "work" / str(size)
+        clean(work)  # every size starts with an empty embedding cache and run folder
         for stage in stages:
-            measured = measure(stage, corpus, base, tuned, args.out / "work" / f"{size}-{stage}")
+            measured = measure(stage, corpus, base, tuned, work)
             peaks[size] = max(peaks.get(size, 0), measured.peak_rss)
             if measured.error is None:
                 totals[size] = totals.get(size, 0.0) + measured.seconds
@@ -387,6 +414,7 @@ def main() -> None:
                 failed = True
                 print(f"  stage={stage} N={size} FAILED ({measured.error}) peak_rss_gb={measured.peak_rss / 1e9:.2f}",
                       flush=True)
+        clean(work)
         if failed:
             totals.pop(size, None)
     print(f"max child RSS of this whole run (ru_maxrss, children): "

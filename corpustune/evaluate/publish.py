@@ -121,7 +121,8 @@ def evaluation_corpus(run_dir: Path, passages: Sequence[Passage], sets: list[dic
         return passages, full_corpus_json(len(passages))
     heldout = read_qrels(layout.heldout_qrels) if layout.heldout_qrels.exists() else {}
     runs = evaluation_runs(passages, sets, base, settings, top_k=select.sub_top_k,
-                           bm25_language=config.mine.bm25_language, cache=cache, context=context)
+                           bm25_language=config.mine.bm25_language, cache=cache, context=context,
+                           run=run_dir)
     sub = build_subcorpus([p.id for p in passages], qrels=[s["qrels"] for s in sets],
                           heldout=[p for judged in heldout.values() for p in judged], runs=runs,
                           top_k=select.sub_top_k, distractors=select.sub_distractors, seed=select.sub_seed)

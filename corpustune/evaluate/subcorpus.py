@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,15 +135,17 @@ def build_subcorpus(
 
 
 def evaluation_runs(passages: Sequence[Passage], sets: list[dict[str, Any]], base, settings, *, top_k: int,
-                    bm25_language: str | None, cache=None, context: Context | None = None) -> list[Run]:
+                    bm25_language: str | None, cache=None, context: Context | None = None,
+                    run: Path | None = None) -> list[Run]:
     """The base model's and BM25's top `top_k` over the whole corpus for every distinct query text
     of `sets` (query ids of different sets may collide, so runs are keyed by text position).
 
     This is the one corpus-wide step of sub-corpus selection: the base model's passage embeddings
     are the ones mining already cached (`cache`), searched in slices under torchrun (`context`),
-    and BM25 needs no encoder.
+    and BM25 reads the run folder's saved index (`run`; the one mining built), else builds one.
     """
     from corpustune.evaluate.sharded import ShardedDenseRetriever
+    from corpustune.retrieve.bm25 import BM25Params, shared_index
     from corpustune.retrieve.search import BM25Retriever
 
     texts = list(dict.fromkeys(q.text for s in sets for q in s["queries"].values()))
@@ -152,5 +155,6 @@ def evaluation_runs(passages: Sequence[Passage], sets: list[dict[str, Any]], bas
     dense = ShardedDenseRetriever(passages, settings, context or Context(), model=base, cache=cache, show_progress=True)
     runs = [dense.run(keys, texts, top_k)]
     del dense  # its N x d embeddings are not needed beside BM25's index
-    runs.append(BM25Retriever(passages, bm25_language).run(keys, texts, top_k))
+    index = None if run is None else shared_index(passages, run, BM25Params(bm25_language), context=context)
+    runs.append(BM25Retriever(passages, bm25_language, index=index).run(keys, texts, top_k))
     return runs
