@@ -4,6 +4,7 @@ gate that publishes the base model when tuning made it worse."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -243,12 +244,12 @@ def test_evaluation_runs_the_arms_on_the_selection_subcorpus_and_the_report_says
 
 
 def test_slices_cover_the_corpus_once_and_merged_slice_runs_are_the_whole_corpus_top_k():
-    from corpustune.evaluate.sharded import merge_runs, slice_bounds
-    from corpustune.parallel import Context
+    from corpustune.evaluate.sharded import merge_runs
+    from corpustune.parallel import Context, contiguous_share
 
     for size, world in ((20, 2), (7, 3), (2, 4)):
-        bounds = [slice_bounds(size, Context(rank=r, world_size=world)) for r in range(world)]
-        assert [i for start, end in bounds for i in range(start, end)] == list(range(size)), (size, world)
+        shares = [contiguous_share(size, Context(rank=r, world_size=world)) for r in range(world)]
+        assert [i for share in shares for i in share] == list(range(size)), (size, world)
     halves = [{"q": {"a": 0.9, "b": 0.1}}, {"q": {"c": 0.5, "d": 0.9}, "r": {}}]
     assert merge_runs(halves, 3) == {"q": {"a": 0.9, "d": 0.9, "c": 0.5}, "r": {}}
 
@@ -278,7 +279,8 @@ def test_selection_on_two_gloo_ranks_equals_one_process(tmp_path, two_students):
     settings.write_text(runs["two"][1].model_dump_json())
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            str(Path(__file__).with_name("select_worker.py")), str(runs["two"][0]), str(settings)],
-                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert done.returncode == 0, done.stderr[-3000:]
     one, two = (json.loads(RunLayout(runs[n][0]).select_curve.read_text()) for n in ("one", "two"))
     assert one["per_query"] == two["per_query"] and one["published_weight"] == two["published_weight"]

@@ -18,16 +18,9 @@ from collections.abc import Sequence
 import torch.distributed as dist
 
 from corpustune.data.records import Passage
-from corpustune.parallel import Context
+from corpustune.parallel import Context, contiguous_share
 from corpustune.retrieve import Run
 from corpustune.retrieve.fusion import truncate
-
-
-def slice_bounds(size: int, context: Context) -> tuple[int, int]:
-    """[start, end) of this rank's contiguous slice of `size` items; the first size % world ranks take one more."""
-    share, extra = divmod(size, context.world_size)
-    start = context.rank * share + min(context.rank, extra)
-    return start, start + share + (context.rank < extra)
 
 
 def merge_runs(runs: Sequence[Run], k: int) -> Run:
@@ -46,7 +39,8 @@ class ShardedDenseRetriever:
     def __init__(self, passages: Sequence[Passage], settings, context: Context, **options):
         from corpustune.retrieve.search import DenseRetriever
 
-        start, end = slice_bounds(len(passages), context)
+        share = contiguous_share(len(passages), context)
+        start, end = share.start, share.stop
         if context.distributed:  # a model loaded here goes to this rank's GPU, not every rank's to cuda:0
             options.setdefault("device", str(context.device))
         self.context = context
