@@ -20,6 +20,7 @@ from corpustune.layout import RunLayout
 from corpustune.mine.candidates import build_retrievers
 from corpustune.mine.config import MineConfig
 from corpustune.parallel import Context
+from corpustune.retrieve import bm25 as bm25_module
 from corpustune.retrieve.bm25 import BM25Index, BM25Params, shared_index
 from corpustune.teach.cache import ScoreCache
 from corpustune.teach.lexical import BM25Teacher
@@ -231,3 +232,38 @@ def test_on_scifact_the_teacher_scores_every_listed_pair_as_all_n_scoring(tmp_pa
         words = {index: word for word, index in tokens.vocab.items()}
         expected = reference.get_scores([words[i] for i in tokens.ids[0] if words[i] in reference.vocab_dict])
         np.testing.assert_array_equal(teacher.score_ids([(query, passages[r].id) for r in rows]), expected[rows])
+
+
+@pytest.mark.parametrize("method", ["lucene", "robertson", "atire", "bm25l", "bm25+"])
+@pytest.mark.parametrize("shard_tokens", [1, 97, 1 << 22])
+def test_the_sharded_build_equals_bm25s_own_build_bit_for_bit(monkeypatch, method, shard_tokens):
+    """The score matrix built shard by shard (one passage a shard, a few dozen passages, one shard)
+    has the same CSC arrays as bm25s's own whole-corpus build of the same token ids, and the same
+    columns, word by word, as bm25s used the plain way (`bm25s.tokenize`, which numbers words otherwise)."""
+    monkeypatch.setattr(bm25_module, "SHARD_TOKENS", shard_tokens)
+    passages = corpus(size=300, seed=3)
+    ours = BM25Index(passages, method=method)._retriever
+    whole = bm25s.BM25(k1=1.5, b=0.75, method=method)
+    whole.index(bm25_module._tokenize_corpus(passages, "english", False), show_progress=False)
+    assert ours.vocab_dict == whole.vocab_dict
+    for name in ("data", "indices", "indptr"):
+        assert ours.scores[name].dtype == whole.scores[name].dtype, name
+        np.testing.assert_array_equal(ours.scores[name], whole.scores[name], err_msg=name)
+    assert ours.scores["num_docs"] == whole.scores["num_docs"] == len(passages)
+    if whole.nonoccurrence_array is None:
+        assert ours.nonoccurrence_array is None
+    else:
+        np.testing.assert_array_equal(ours.nonoccurrence_array, whole.nonoccurrence_array)
+
+    plain = bm25s.BM25(k1=1.5, b=0.75, method=method)
+    plain.index(bm25s.tokenize([p.full_text() for p in passages], stopwords="en",
+                               stemmer=Stemmer.Stemmer("english"), show_progress=False), show_progress=False)
+    assert ours.vocab_dict.keys() == plain.vocab_dict.keys()
+
+    def column(model, word):
+        start, end = model.scores["indptr"][model.vocab_dict[word]: model.vocab_dict[word] + 2]
+        return model.scores["indices"][start:end], model.scores["data"][start:end]
+
+    for word in ours.vocab_dict.keys() - {""}:
+        for got, expected in zip(column(ours, word), column(plain, word)):
+            np.testing.assert_array_equal(got, expected, err_msg=word)

@@ -8,7 +8,10 @@ damaged index is moved aside and built again, never used.
 
 The corpus is tokenized in a stream: each passage's token ids go into one flat int32 array
 (4 bytes per token) instead of a Python list per passage, and no list of all passage texts is
-made. bm25s then needs two passes over those ids, which the flat array serves.
+made. The score matrix is then built in shards of passages (`_ShardedBM25`): bm25s's own
+per-passage arithmetic fills the final CSC arrays shard by shard, so the build holds the flat ids,
+the final matrix (8 bytes per stored score) and one shard's working arrays, instead of bm25s's
+whole-corpus triplets and their sort (about 28 bytes per stored score).
 """
 
 from __future__ import annotations
@@ -66,6 +69,98 @@ class _FlatTokenIds(Sequence):
         for row in range(len(self)):
             yield self[row]
 
+    def lengths(self) -> np.ndarray:
+        """Tokens per passage, int64 (passages,)."""
+        return np.diff(self._offsets)
+
+    def shards(self, max_tokens: int) -> Iterator[tuple[int, _FlatTokenIds]]:
+        """(first row, the rows' ids) for consecutive runs of passages of at most `max_tokens`
+        tokens each (or one passage, where a single passage is longer)."""
+        start, rows = 0, len(self)
+        while start < rows:
+            end = int(np.searchsorted(self._offsets, self._offsets[start] + max_tokens, side="right")) - 1
+            end = min(max(end, start + 1), rows)
+            base = self._offsets[start]
+            yield start, _FlatTokenIds(self._ids[base : self._offsets[end]], self._offsets[start : end + 1] - base)
+            start = end
+
+    def term_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct (passage row, term) pairs, sorted by term then row: rows int32, terms int64."""
+        rows = np.repeat(np.arange(len(self), dtype=np.int64), self.lengths())
+        pairs = np.unique((self._ids.astype(np.int64) << 32) | rows)
+        return (pairs & 0xFFFFFFFF).astype(np.int32), pairs >> 32
+
+
+# Tokens per shard of the score-matrix build: about 30 bytes a token of working arrays (~120 MB).
+SHARD_TOKENS = 1 << 22
+
+
+class _ShardedBM25:
+    """Builds bm25s's CSC score matrix shard by shard; mixed into `bm25s.BM25` (`_bm25_class`).
+
+    `build_index_from_ids` is the hook bm25s documents for building the index another way. The
+    corpus-wide statistics (document frequencies, average length, idf) are computed first; each
+    shard's scores then come from bm25s's own `_build_scores_and_indices_for_matrix` with those
+    statistics, so every score is bm25s's bit for bit, and they are copied into the final arrays
+    at each term's next free slot. Shards go in passage order, so each column's rows stay sorted,
+    as bm25s sorts them.
+    """
+
+    def build_index_from_ids(self, unique_token_ids, corpus_token_ids: _FlatTokenIds, show_progress=True,
+                             leave_progress=False):
+        from bm25s.scoring import (_build_idf_array, _build_nonoccurrence_array,
+                                   _build_scores_and_indices_for_matrix, _select_idf_scorer, _select_tfc_scorer)
+        from tqdm.auto import tqdm
+
+        n_docs, n_vocab = len(corpus_token_ids), len(unique_token_ids)
+        avg_doc_len = corpus_token_ids.lengths().mean()
+        shards = list(corpus_token_ids.shards(SHARD_TOKENS))
+        pairs_per_shard, doc_frequencies = [], np.zeros(n_vocab, dtype=np.int64)
+        for _, shard in shards:
+            _, terms = shard.term_pairs()
+            pairs_per_shard.append(len(terms))
+            doc_frequencies += np.bincount(terms, minlength=n_vocab)
+        frequency_of = dict(enumerate(doc_frequencies.tolist()))  # the form bm25s's helpers take
+        if self.method in self.methods_requiring_nonoccurrence:
+            self.nonoccurrence_array = _build_nonoccurrence_array(
+                doc_frequencies=frequency_of, n_docs=n_docs, compute_idf_fn=_select_idf_scorer(self.idf_method),
+                calculate_tfc_fn=_select_tfc_scorer(self.method), l_d=avg_doc_len, l_avg=avg_doc_len, k1=self.k1,
+                b=self.b, delta=self.delta, dtype=self.dtype)
+        else:
+            self.nonoccurrence_array = None
+        idf_array = _build_idf_array(doc_frequencies=frequency_of, n_docs=n_docs,
+                                     compute_idf_fn=_select_idf_scorer(self.idf_method), dtype=self.dtype)
+        del frequency_of
+
+        indptr = np.zeros(n_vocab + 1, dtype=np.int64)
+        np.cumsum(doc_frequencies, out=indptr[1:])
+        data = np.empty(int(indptr[-1]), dtype=self.dtype)
+        indices = np.empty(int(indptr[-1]), dtype=self.int_dtype)
+        next_slot = indptr[:-1].copy()
+        for (first_row, shard), pairs in zip(tqdm(shards, desc="BM25 scoring", disable=not show_progress),
+                                             pairs_per_shard):
+            scores, rows, terms = _build_scores_and_indices_for_matrix(
+                corpus_token_ids=shard, idf_array=idf_array, avg_doc_len=avg_doc_len,
+                doc_frequencies={0: pairs},  # bm25s sizes its arrays by the sum: this shard's pairs
+                k1=self.k1, b=self.b, delta=self.delta, show_progress=False, dtype=self.dtype,
+                int_dtype=self.int_dtype, method=self.method, nonoccurrence_array=self.nonoccurrence_array)
+            order = np.argsort((terms.astype(np.int64) << 32) | rows)  # unique keys: (term, row) order
+            terms, rows, scores = terms[order], rows[order], scores[order]
+            starts = np.flatnonzero(np.r_[True, terms[1:] != terms[:-1]])
+            rank = np.arange(len(terms)) - np.repeat(starts, np.diff(np.r_[starts, len(terms)]))
+            slots = next_slot[terms] + rank
+            data[slots] = scores
+            indices[slots] = rows + first_row
+            next_slot += np.bincount(terms, minlength=n_vocab)
+        return {"data": data, "indices": indices, "indptr": indptr, "num_docs": n_docs}
+
+
+def _bm25_class():
+    """`bm25s.BM25` with the sharded build (a class made here, as bm25s is imported lazily)."""
+    import bm25s
+
+    return type("ShardedBM25", (_ShardedBM25, bm25s.BM25), {})
+
 
 def _analysis(language: str | None):
     """(stemmer, stopwords) for bm25s; both None without a language."""
@@ -115,7 +210,7 @@ class BM25Index:
         self.params = BM25Params(language, k1, b, method)
         self.passage_ids = [p.id for p in passages]
         self._show_progress = show_progress
-        self._retriever = bm25s.BM25(k1=k1, b=b, method=method)
+        self._retriever = _bm25_class()(k1=k1, b=b, method=method)
         self._retriever.index(_tokenize_corpus(passages, language, show_progress), show_progress=show_progress)
 
     @classmethod
