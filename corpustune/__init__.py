@@ -1,3 +1,3 @@
 """corpustune: specialize a dense-retrieval embedding model to one document collection."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
