@@ -41,20 +41,25 @@ SHELL_BREAKS = {"|", "||", "&&", ";", ">", ">>", "<", "2>&1", "&"}
 
 @dataclass(frozen=True)
 class Snippet:
-    """A piece of a markdown file: a line of a fenced block (`fenced`) or an inline code span."""
+    """A piece of a markdown file: a line of a fenced block (`fenced`) or an inline code span
+    with the paragraph it stands in (`context`)."""
 
     file: str
     line: int
     text: str
     fenced: bool
+    context: str = ""
 
 
 def snippets(text: str, file: str = "doc.md") -> list[Snippet]:
     """Lines of fenced shell blocks (untagged or tagged bash, sh, shell, console; a trailing `\\`
     joins the next line) and inline code spans of the prose (a span may run over a line break;
-    `\\|`, a pipe escaped in a table, is read as `|`)."""
+    `\\|`, a pipe escaped in a table, is read as `|`). A span's context is its paragraph and
+    the headings it stands under."""
     found: list[Snippet] = []
     prose: list[tuple[int, str]] = []
+    headings: dict[int, str] = {}  # level -> the heading in force
+    under: dict[int, str] = {}  # prose line -> the headings it stands under
     fence_open, shell, pending, pending_line = False, False, "", 0
     for number, line in enumerate(text.splitlines(), 1):
         if FENCE.match(line):
@@ -62,7 +67,12 @@ def snippets(text: str, file: str = "doc.md") -> list[Snippet]:
             shell = fence_open and line.strip().strip("`~").strip() in SHELL_TAGS
             continue
         if not fence_open:
+            heading = re.match(r"^(#{1,6})\s", line)
+            if heading:
+                level = len(heading.group(1))
+                headings = {k: v for k, v in headings.items() if k < level} | {level: line}
             prose.append((number, line))
+            under[number] = "\n".join(headings[k] for k in sorted(headings))
             continue
         if not shell:
             continue
@@ -76,7 +86,8 @@ def snippets(text: str, file: str = "doc.md") -> list[Snippet]:
     for start, paragraph in _paragraphs(prose):
         for match in INLINE_CODE.finditer(paragraph):
             line = start + paragraph.count("\n", 0, match.start())
-            found.append(Snippet(file, line, match.group(1).replace("\n", " ").replace("\\|", "|"), False))
+            span = match.group(1).replace("\n", " ").replace("\\|", "|")
+            found.append(Snippet(file, line, span, False, under[start] + "\n" + paragraph))
     return sorted(found, key=lambda s: s.line)
 
 
@@ -148,6 +159,16 @@ def command_problems(snippet: Snippet, group: click.Group) -> list[str]:
                     break
                 command = group.commands[word]
     return problems
+
+
+def lone_option_problems(snippet: Snippet, known: set[str]) -> list[str]:
+    """An inline span that is an option on its own (`--concurrency`, `--count TYPE=N`) must be an
+    option of some corpustune command, unless its paragraph or section is about a benchmark script."""
+    words = snippet.text.split()
+    option = _option_name(words[0]) if words and not snippet.fenced else None
+    if option is None or option in known or "benchmarks/" in snippet.context:
+        return []
+    return [f"{snippet.file}:{snippet.line}: `{snippet.text}`: no corpustune command has the option {option}"]
 
 
 def _nested_model(annotation: object) -> tuple[type[BaseModel] | None, str]:
@@ -268,6 +289,12 @@ def test_every_command_line_uses_real_commands_and_options(doc_snippets, group):
     assert not problems, "\n".join(problems)
 
 
+def test_every_option_named_alone_exists(doc_snippets, group):
+    known = _options(group).union(*(_options(c) for c in group.commands.values()))
+    problems = [p for s in doc_snippets for p in lone_option_problems(s, known)]
+    assert not problems, "\n".join(problems)
+
+
 def test_every_settings_key_named_exists(doc_snippets):
     known = {_plain(k) for k in setting_keys()}
     problems = [p for s in doc_snippets for p in key_problems(s, known)]
@@ -299,7 +326,7 @@ def test_every_relative_link_resolves():
 PLANTED = """\
 Run `corpustune run --data PATH --out RUN [--presett laptop]` or `corpustune --debug COMMAND ...`.
 Set `train.epochz: 3` or `train.epochs`, not `evaluate.py`; see [the docs](no-such-page.md) and
-[results](#results) and [nothing](#nowhere).
+[results](#results) and [nothing](#nowhere). Generation takes `--concurrency` and `--timeout`.
 
 ## Results
 
@@ -319,6 +346,14 @@ def test_the_command_checker_finds_planted_options_and_commands(group):
     assert "run has no option --presett" in problems[0]
     assert "doc.md:8:" in problems[1] and "mine has no option --depht" in problems[1]
     assert "no command 'scores'" in problems[2]
+
+
+def test_the_lone_option_checker_finds_planted_options(group):
+    known = _options(group).union(*(_options(c) for c in group.commands.values()))
+    problems = [p for s in snippets(PLANTED) for p in lone_option_problems(s, known)]
+    assert problems == ["doc.md:3: `--timeout`: no corpustune command has the option --timeout"]
+    in_benchmark = snippets("## `benchmarks/gpu_check.py`\n\nIt takes `--timeout`.\n")
+    assert not lone_option_problems(in_benchmark[-1], known)
 
 
 def test_the_key_checker_finds_planted_keys():
