@@ -8,8 +8,8 @@ that yields no text at all is not dropped silently: it becomes a `SkippedFile` w
 reasons of a document without text (`skipped.WITHOUT_TEXT`: encrypted, no-text-layer, unreadable,
 no-access, no-text), which the corpus reader counts and `inspect` and `run` list file by file.
 
-Libraries (chosen by extraction quality, README "Corpus input"): pypdf for PDF (with
-`cryptography` for encrypted files), trafilatura for the main text of an HTML page (navigation,
+Libraries (chosen by extraction quality, docs/getting-started.md, "Corpus formats"): pypdf for
+PDF (with `cryptography` for encrypted files), trafilatura for the main text of an HTML page (navigation,
 footers and boilerplate removed), python-docx for DOCX (paragraphs and table cells, in order).
 """
 

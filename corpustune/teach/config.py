@@ -47,7 +47,8 @@ class TeacherSpec(BaseModel):
 DEFAULT_MODELS = {"cross-encoder": None, "llm": "qwen-coder-1.5b", "biencoder": "mpnet", "bm25": None}
 
 # The laptop default: BM25 and the packaged mpnet fused by per-list z-scores, the best offline
-# teacher in benchmarks/teacher_quality.py (see README); `bm25` + `biencoder:minilm` is ~6x cheaper.
+# teacher in benchmarks/teacher_quality.py (docs/results.md, history); `bm25` + `biencoder:minilm`
+# is ~6x cheaper.
 LAPTOP_TEACHERS = [TeacherSpec(kind="bm25"), TeacherSpec(kind="biencoder", model="mpnet")]
 
 
