@@ -8,9 +8,10 @@ that yields no text at all is not dropped silently: it becomes a `SkippedFile` w
 reasons of a document without text (`skipped.WITHOUT_TEXT`: encrypted, no-text-layer, unreadable,
 no-access, no-text), which the corpus reader counts and `inspect` and `run` list file by file.
 
-Libraries (chosen by extraction quality, docs/getting-started.md, "Corpus formats"): pypdf for
-PDF (with `cryptography` for encrypted files), trafilatura for the main text of an HTML page (navigation,
-footers and boilerplate removed), python-docx for DOCX (paragraphs and table cells, in order).
+Libraries (chosen by extraction quality, docs/getting-started.md, "Corpus formats"): pypdf for PDF
+(with `cryptography` for encrypted files), trafilatura for the main text of an HTML page
+(navigation, footers and boilerplate removed), python-docx for DOCX (paragraphs and table cells, in
+order).
 """
 
 from __future__ import annotations

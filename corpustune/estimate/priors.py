@@ -1,10 +1,10 @@
 """What a dry run cannot measure in a short calibration, taken from a measured run.
 
-The kept fractions come from the laptop preset's SciFact run of 2026-12-03 (docs/results.md,
-"laptop on SciFact: Intel Xeon with AMX": 3 samples per passage and type): 2,700 generated
-queries kept 1,244; the retriever filter kept 957 of 1,120 training queries; the teacher's
-positive-first filter kept 886 of those 957 lists (the top-score filter keeps 1 - percentile / 100
-of what is left, by its definition). Where the run folder already holds a stage's outputs, the dry run counts them instead.
+The kept fractions come from the laptop preset's SciFact run of 2026-12-03 (docs/results.md, "laptop
+on SciFact: Intel Xeon with AMX": 3 samples per passage and type): 2,700 generated queries kept
+1,244; the retriever filter kept 957 of 1,120 training queries; the teacher's positive-first filter
+kept 886 of those 957 lists (the top-score filter keeps 1 - percentile / 100 of what is left, by its
+definition). Where the run folder already holds a stage's outputs, the dry run counts them instead.
 """
 
 KEPT_PER_CALL = 1244 / 2700
