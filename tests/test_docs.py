@@ -138,9 +138,7 @@ def command_problems(snippet: Snippet, group: click.Group) -> list[str]:
     problems: list[str] = []
     where = f"{snippet.file}:{snippet.line}"
     for start, token in enumerate(tokens):
-        invoked = token == "corpustune" or token.endswith("/corpustune")
-        invoked |= token == "corpustune" and start > 0 and tokens[start - 1] == "-m"
-        if not invoked:
+        if token != "corpustune" and not token.endswith("/corpustune"):  # also `python -m corpustune`
             continue
         command: click.Command = group
         for word in tokens[start + 1:]:
@@ -176,8 +174,9 @@ def _nested_model(annotation: object) -> tuple[type[BaseModel] | None, str]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation, ""
     args = get_args(annotation)
-    if get_origin(annotation) in (list, tuple) and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
-        return args[0], "[]"
+    item = args[0] if get_origin(annotation) in (list, tuple) and args else None
+    if isinstance(item, type) and issubclass(item, BaseModel):
+        return item, "[]"
     return None, ""
 
 
