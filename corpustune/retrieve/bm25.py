@@ -84,11 +84,11 @@ class _FlatTokenIds(Sequence):
             yield start, _FlatTokenIds(self._ids[base : self._offsets[end]], self._offsets[start : end + 1] - base)
             start = end
 
-    def term_pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """The distinct (passage row, term) pairs, sorted by term then row: rows int32, terms int64."""
+    def passage_terms(self) -> np.ndarray:
+        """The term of each distinct (passage, term) pair, int64 (pairs,): a term appears once per
+        passage that holds it."""
         rows = np.repeat(np.arange(len(self), dtype=np.int64), self.lengths())
-        pairs = np.unique((self._ids.astype(np.int64) << 32) | rows)
-        return (pairs & 0xFFFFFFFF).astype(np.int32), pairs >> 32
+        return np.unique((self._ids.astype(np.int64) << 32) | rows) >> 32
 
 
 # Tokens per shard of the score-matrix build: about 30 bytes a token of working arrays (~120 MB).
@@ -117,7 +117,7 @@ class _ShardedBM25:
         shards = list(corpus_token_ids.shards(SHARD_TOKENS))
         pairs_per_shard, doc_frequencies = [], np.zeros(n_vocab, dtype=np.int64)
         for _, shard in shards:
-            _, terms = shard.term_pairs()
+            terms = shard.passage_terms()
             pairs_per_shard.append(len(terms))
             doc_frequencies += np.bincount(terms, minlength=n_vocab)
         frequency_of = dict(enumerate(doc_frequencies.tolist()))  # the form bm25s's helpers take
