@@ -9,7 +9,6 @@ checker that stopped finding anything would fail here too.
 
 from __future__ import annotations
 
-import importlib
 import re
 import shlex
 from dataclasses import dataclass
@@ -32,9 +31,6 @@ INLINE_CODE = re.compile(r"`([^`]+)`")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 KEY = re.compile(r"(?<![\w./$<-])((?:" + "|".join(SECTIONS) + r")(?:\.[A-Za-z_]\w*(?:\[\])?)+)")
 FILE_SUFFIXES = {"py", "json", "jsonl", "yaml", "yml", "md", "tsv", "html", "png", "npy", "gz", "txt"}
-# Dotted names in the docs that start like a settings key but name code (module.function); each
-# must import, so an entry cannot outlive its code.
-CODE_NAMES = {"select.choose_weight": "corpustune.evaluate.select"}
 SHELL_TAGS = {"", "bash", "sh", "shell", "console"}
 SHELL_BREAKS = {"|", "||", "&&", ";", ">", ">>", "<", "2>&1", "&"}
 
@@ -207,7 +203,7 @@ def key_problems(snippet: Snippet, known: set[str]) -> list[str]:
     problems = []
     for key in candidates:
         parts = key.split(".")
-        if parts[-1] in FILE_SUFFIXES or any(p.replace("[]", "").isupper() for p in parts) or key in CODE_NAMES:
+        if parts[-1] in FILE_SUFFIXES or any(p.replace("[]", "").isupper() for p in parts):
             continue
         if _plain(key) not in known:
             problems.append(f"{snippet.file}:{snippet.line}: no setting {key!r} (see `corpustune config`)")
@@ -298,11 +294,6 @@ def test_every_settings_key_named_exists(doc_snippets):
     known = {_plain(k) for k in setting_keys()}
     problems = [p for s in doc_snippets for p in key_problems(s, known)]
     assert not problems, "\n".join(problems)
-
-
-def test_code_names_exempted_from_the_key_check_are_code():
-    for name, module in CODE_NAMES.items():
-        assert hasattr(importlib.import_module(module), name.rsplit(".", 1)[1]), name
 
 
 def test_configuration_page_lists_exactly_the_settings():
