@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from corpustune.config import resolve_config
-from corpustune.data.beir import Qrels, load_split
+from corpustune.data.beir import Qrels, load_split, read_queries
 from corpustune.data.corpus import read_passages
 from corpustune.data.records import Query
 from corpustune.evaluate.metrics import per_query
@@ -63,9 +63,12 @@ from corpustune.train.trainer import Trainer
 MEASURES = ("nDCG@10", "R@100")
 
 
-def decision_queries(data: Path, split: str, ids: str) -> tuple[dict[str, Query], Qrels]:
-    """The split's judged queries, keeping only odd or even numeric ids when asked (cranfield)."""
+def decision_queries(data: Path, split: str, ids: str, exclude: frozenset[str] = frozenset()
+                     ) -> tuple[dict[str, Query], Qrels]:
+    """The split's judged queries, keeping only odd or even numeric ids when asked (cranfield), and
+    none whose id is in `exclude` (the queries a run was shown as examples)."""
     queries, qrels = load_split(data, split)
+    queries = {q: t for q, t in queries.items() if q not in exclude}
     if ids != "all":
         parity = 1 if ids == "odd" else 0
         queries = {q: t for q, t in queries.items() if int(q) % 2 == parity}
@@ -233,15 +236,19 @@ def main() -> None:
     parser.add_argument("--preset", default="laptop")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="a setting, as for corpustune run")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--exclude-queries", type=Path,
+                        help="a queries.jsonl (e.g. a run's --example-queries) whose ids are not evaluated")
     args = parser.parse_args()
     if args.split == "test" or args.ids == "even":
         print("note: this is a report set; decide nothing on it")
+    exclude = frozenset(read_queries(args.exclude_queries)) if args.exclude_queries else frozenset()
     torch.set_num_threads(args.threads)
     config = resolve_config(args.data, args.preset, overrides=tuple(args.overrides))
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"CPU: {cpu_description()}")
-    queries, qrels = decision_queries(args.data, args.split, args.ids)
-    print(f"{args.data.name} {args.split} ({args.ids} ids): {len(qrels)} judged queries")
+    queries, qrels = decision_queries(args.data, args.split, args.ids, exclude)
+    print(f"{args.data.name} {args.split} ({args.ids} ids): {len(qrels)} judged queries"
+          + (f", without the {len(exclude)} of {args.exclude_queries}" if exclude else ""))
     passages = list(read_passages(config.data))
     lists = Lists(passages, queries, config.train.model, args.depth, args.out)
     if args.rung in ("r0", "r1") and not args.teacher:
@@ -257,6 +264,7 @@ def main() -> None:
     lists.score_cache.close()
     result = {"data": str(args.data), "split": args.split, "ids": args.ids, "rung": args.rung, "cpu": cpu_description(),
               "settings": args.overrides, "date": time.strftime("%Y-%m-%d"), "rows": rows}
+    result["excluded"] = sorted(exclude)
     name = f"{args.rung}-" + hashlib.sha256(json.dumps([args.teacher, args.overrides, str(args.run)]).encode()).hexdigest()[:8]
     (args.out / f"{name}.json").write_text(json.dumps(result, indent=1))
 

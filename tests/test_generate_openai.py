@@ -176,3 +176,17 @@ def test_rebuilding_the_queries_from_the_log_writes_the_same_outputs(tmp_path, c
         assert server.requests == 0
     assert result.generated_calls == 0 and result.reused_records == len(tiny_passages)
     assert [hash_path(path) for path in outputs] == first
+
+
+def test_example_queries_add_their_type_and_only_its_calls(tmp_path, tiny_passages):
+    examples = tmp_path / "examples.txt"
+    examples.write_text("zinc lozenges for a cold\nhow long does a cold last\n")
+    run = tmp_path / "run"
+    with ScriptedServer() as server:
+        run_generation(tiny_passages, config_for(server), run, show_progress=False)
+        first = server.requests
+        run_generation(tiny_passages, config_for(server, example_queries=str(examples)), run, show_progress=False)
+        assert server.requests - first == len(tiny_passages)  # one call a passage, the other types from the log
+    written = [q for q in queries(run) if q["type"] == "examples"]
+    assert {q["source_id"] for q in written} == {p.id for p in tiny_passages}
+    assert all(q["text"].startswith("query about ") for q in written)

@@ -9,7 +9,7 @@ from corpustune.errors import InputError
 from corpustune.generate.config import GenerateConfig
 from corpustune.generate.prompts import json_messages, passage_text, pick_examples, prompt_version, type_messages
 from corpustune.generate.runner import type_keys
-from corpustune.generate.types import BUILTIN_TYPES, load_type, load_types
+from corpustune.generate.types import BUILTIN_TYPES, configured_types, load_type, load_types, read_example_queries
 
 PASSAGE = Passage("p1", "Zinc lozenges shortened colds by about two days in adults. " * 3, "Zinc and colds")
 
@@ -111,3 +111,62 @@ def test_the_layout_changes_the_cache_key_of_type_prompts_only():
     assert set(type_keys(queries, types).values()).isdisjoint(type_keys(passages, types).values())
     as_json = [c.model_copy(update={"json_mode": True}) for c in (queries, passages)]
     assert type_keys(as_json[0], types) == type_keys(as_json[1], types)  # JSON mode shows queries only anyway
+
+
+def test_example_queries_read_from_text_and_beir_jsonl(tmp_path):
+    text = tmp_path / "mine.txt"
+    text.write_text("zinc  and colds\n\n   \nvitamin d dose for adults\n")
+    assert read_example_queries(text) == ("zinc and colds", "vitamin d dose for adults")
+    beir = tmp_path / "mine.jsonl"
+    beir.write_text('{"_id": "1", "text": "zinc and colds"}\n\n{"_id": "2", "text": "vitamin d dose"}\n')
+    assert read_example_queries(beir) == ("zinc and colds", "vitamin d dose")
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("empty.txt", "\n  \n", "holds no example query"),
+        ("bad.jsonl", '{"text": "fine"}\n{"text": \n', "bad.jsonl, line 2: not valid JSON"),
+        ("notext.jsonl", '{"_id": "1"}\n', 'notext.jsonl, line 1: a query needs a non-empty "text"'),
+        ("missing.txt", None, "cannot read the example queries"),
+    ],
+)
+def test_bad_example_query_files_name_the_file_and_line(tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(InputError, match=message.replace("(", r"\(")):
+        configured_types(GenerateConfig(example_queries=str(path)))
+
+
+def test_example_queries_add_a_type_shown_as_queries_in_every_layout(tmp_path):
+    path = tmp_path / "mine.txt"
+    path.write_text("zinc lozenges for a cold\nhow long does a cold last\n")
+    config = GenerateConfig(types=("question", "claim"), example_queries=str(path), counts={"examples": 3})
+    types = configured_types(config)
+    assert [t.name for t in types] == ["question", "claim", "examples"]
+    assert config.type_names() == ("question", "claim", "examples")
+    assert config.queries_per_passage() == 1 + 1 + 3
+    examples = types[-1]
+    assert [e.query for e in examples.examples] == ["zinc lozenges for a cold", "how long does a cold last"]
+    for layout in ("queries", "passages"):
+        content = type_messages(PASSAGE, examples, list(examples.examples), 500, layout)[1]["content"]
+        assert content.startswith("Passage:\nZinc and colds\n")
+        assert "Query: zinc lozenges for a cold\nQuery: how long does a cold last" in content
+        assert "Passage: \n" not in content  # no empty example passage
+    # other queries in the file are another type, with another cache key; the built-in types keep theirs
+    keys = type_keys(config, types)
+    path.write_text("zinc lozenges for a cold\n")
+    changed = type_keys(config, configured_types(config))
+    assert changed["examples"] != keys["examples"]
+    assert {n: changed[n] for n in ("question", "claim")} == {n: keys[n] for n in ("question", "claim")}
+    assert keys["question"] == type_keys(GenerateConfig(types=("question", "claim")), load_types(("question", "claim")))["question"]
+
+
+def test_a_user_type_named_examples_clashes_with_example_queries(tmp_path):
+    declaration = tmp_path / "examples.yaml"
+    declaration.write_text("name: examples\nlabel: Example\ninstructions: Write one.\n")
+    queries = tmp_path / "mine.txt"
+    queries.write_text("a query\n")
+    with pytest.raises(InputError, match="already has a type named 'examples'"):
+        configured_types(GenerateConfig(types=(str(declaration),), example_queries=str(queries)))

@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from corpustune.cli.options import RunFolder, SettingsOptions, print_table, with_settings_options
+from corpustune.cli.options import (ExampleQueries, RunFolder, SettingsOptions, example_queries_setting, print_table,
+                                    with_settings_options)
 from corpustune.cli.stage import read_stats, run_stage_command
 from corpustune.layout import RunLayout
 from corpustune.pipeline.runner import StageOutcome
@@ -49,6 +50,7 @@ def command(
     base_url: Annotated[str | None, Opt(help="openai: server base URL including /v1.")] = None,
     concurrency: Annotated[int | None, Opt(help="openai: requests in flight.")] = None,
     batch_passages: Annotated[int | None, Opt(help="Passages per backend call and log append.")] = None,
+    example_queries: ExampleQueries = None,
 ) -> None:
     """Write synthetic queries (resumable: a re-run skips finished passages). Any other setting:
     --set generate.KEY=VALUE (see `corpustune config`)."""
@@ -59,7 +61,7 @@ def command(
         "generate.json_mode": json_mode, "generate.temperature": temperature,
         "generate.max_new_tokens": max_new_tokens, "generate.seed": seed, "generate.backend.n_threads": threads,
         "generate.backend.base_url": base_url, "generate.backend.max_concurrency": concurrency,
-        "generate.batch_passages": batch_passages,
+        "generate.batch_passages": batch_passages, **example_queries_setting(example_queries),
     }
     outcome = run_stage_command("generate", settings.resolve(shortcuts), out)
     _print_summary(RunLayout(out), outcome)

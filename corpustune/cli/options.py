@@ -37,6 +37,10 @@ ConfigFile = Annotated[list[Path] | None, typer.Option(
     "order, a later file winning where two set the same setting.",
 )]
 Overrides = Annotated[list[str] | None, typer.Option("--set", help="Override one setting, e.g. --set train.epochs=2.")]
+ExampleQueries = Annotated[Path | None, typer.Option(
+    "--example-queries", help="A file of your own example queries (one a line, or a BEIR queries.jsonl): adds the "
+    "query type `examples`, written like them (setting generate.example_queries).",
+)]
 Format = Annotated[str | None, typer.Option("--format", help="auto, beir, jsonl, csv, tsv, parquet or textdir.")]
 IdField = Annotated[str | None, typer.Option("--id-field", help="Record field holding the id (default `_id`, else `id`).")]
 TitleField = Annotated[str | None, typer.Option("--title-field", help="Record field holding the title (default title).")]
@@ -131,6 +135,11 @@ with_settings_options = _with_options(
 """Give a command the settings options of `run` (`SettingsOptions`, parameter `settings`)."""
 
 
+def example_queries_setting(path: Path | None) -> dict[str, str | None]:
+    """`--example-queries` as a setting, the path made absolute so that a resumed run finds the file."""
+    return {"generate.example_queries": None if path is None else str(path.resolve())}
+
+
 def print_table(header: list[str], rows: list[list[str]]) -> None:
     """Print a plain, aligned text table (numbers right-aligned)."""
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
@@ -153,7 +162,7 @@ def _is_number(cell) -> bool:
 
 
 __all__ = [
-    "ChunkOverlap", "ChunkWords", "ConfigFile", "CorpusFormat", "CorpusOptions", "DataPath", "Format", "IdField",
+    "ChunkOverlap", "ChunkWords", "ConfigFile", "CorpusFormat", "CorpusOptions", "DataPath", "ExampleQueries", "Format", "IdField",
     "OptionalDataPath", "Overrides", "Preset", "RunFolder", "SettingsOptions", "TextField", "TitleField",
-    "print_table", "with_corpus_options", "with_settings_options",
+    "example_queries_setting", "print_table", "with_corpus_options", "with_settings_options",
 ]

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from corpustune.cli.options import RunFolder, SettingsOptions, print_table, with_settings_options
+from corpustune.cli.options import (ExampleQueries, RunFolder, SettingsOptions, example_queries_setting, print_table,
+                                    with_settings_options)
 from corpustune.layout import RunLayout
 
 DryRunFlag = Annotated[bool, typer.Option("--dry-run", help="Print what each stage would do and reuse, its work, "
@@ -18,8 +19,8 @@ DryRunFlag = Annotated[bool, typer.Option("--dry-run", help="Print what each sta
 
 
 @with_settings_options
-def command(out: RunFolder = Path("runs/corpustune"), dry_run: DryRunFlag = False, *,
-            settings: SettingsOptions) -> None:
+def command(out: RunFolder = Path("runs/corpustune"), dry_run: DryRunFlag = False,
+            example_queries: ExampleQueries = None, *, settings: SettingsOptions) -> None:
     """Run the whole pipeline; finished stages and finished work inside a stage are skipped. Every
     input the stages will read is checked before the first one starts (also with --dry-run)."""
     from corpustune.cli.stage import read_checked_corpus
@@ -28,7 +29,7 @@ def command(out: RunFolder = Path("runs/corpustune"), dry_run: DryRunFlag = Fals
     from corpustune.pipeline.stages import build_stages
 
     started = time.perf_counter()
-    resolved = settings.resolve()
+    resolved = settings.resolve(example_queries_setting(example_queries))
     passages = read_checked_corpus(resolved, out=out)
     if dry_run:
         _print_dry_run(out, resolved, passages, build_stages(resolved, passages))

@@ -117,12 +117,12 @@ def _generation(config: RunConfig, pending: Sequence[Passage], rates: Rates) -> 
     """Every call of one pending passage of median length (the first 16 pending ones considered)."""
     from corpustune.generate.backends import make_backend
     from corpustune.generate.runner import plan_jobs, sampling_for, type_keys
-    from corpustune.generate.types import load_types
+    from corpustune.generate.types import configured_types
 
     generate = config.generate
     candidates = sorted(pending[:16], key=lambda p: len(p.full_text()))
     passage = candidates[len(candidates) // 2]
-    types = load_types(generate.types)
+    types = configured_types(generate)
     requests = [r for job in plan_jobs(passage, types, type_keys(generate, types), set(), generate)
                 for r in job.requests]
     begin = time.perf_counter()

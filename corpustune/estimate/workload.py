@@ -57,13 +57,13 @@ def workload(config: RunConfig, passages: list[Passage], run_dir: Path, plans: d
     """Count the work of `config` on `passages` in `run_dir`, given what the pipeline would skip."""
     from corpustune.generate.runner import passage_digest, plan_jobs, read_log, type_keys
     from corpustune.generate.sampling import sample_passages
-    from corpustune.generate.types import load_types
+    from corpustune.generate.types import configured_types
 
     generate, layout, measured = config.generate, RunLayout(run_dir), set()
     sample = sample_passages(passages, seed=generate.seed, max_passages=generate.max_passages,
                              min_chars=generate.min_passage_chars, heldout_count=generate.heldout_count,
                              heldout_max_fraction=generate.heldout_max_fraction)
-    types = load_types(generate.types)
+    types = configured_types(generate)
     keys = type_keys(generate, types)
     records = read_log(layout.generation_log, keys, {p.id: passage_digest(p) for p in sample.passages})
     done = {(keys[name], passage_id, name) for passage_id, name in records}

@@ -77,9 +77,9 @@ def query_sets(run_dir: Path, passages: dict[str, Passage], config) -> tuple[lis
 def prompt_examples(queries, generate_config) -> dict[str, list[str]]:
     """Query id -> the texts of the few-shot examples its generation prompt showed."""
     from corpustune.generate.prompts import pick_examples
-    from corpustune.generate.types import load_types
+    from corpustune.generate.types import configured_types
 
-    types = {t.name: t for t in load_types(generate_config.types)}
+    types = {t.name: t for t in configured_types(generate_config)}
     shown = {}
     for query in queries:
         query_type = types.get(query.type or "")

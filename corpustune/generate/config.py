@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from corpustune.generate.prompts import FewShotLayout
-from corpustune.generate.types import BUILTIN_TYPES
+from corpustune.generate.types import BUILTIN_TYPES, EXAMPLES_TYPE
 
 BackendName = Literal["llamacpp", "openai", "vllm", "transformers"]
 
@@ -72,6 +72,10 @@ class GenerateConfig(BaseModel):
     """Built-in type names or paths of YAML type declarations."""
     counts: dict[str, int] = Field(default_factory=dict)
     """Queries per passage for a type; types not listed get `default_count`."""
+    example_queries: str | None = None
+    """A file of your own example queries (one a line, or a BEIR queries.jsonl; `--example-queries`):
+    adds the query type `examples`, written like them (`few_shot_count` of them in each prompt,
+    drawn per passage). A handful from a search log is enough; never evaluate on them."""
     default_count: int = Field(1, ge=1)
     json_mode: bool = False
     """Ask for all types in one JSON call per passage instead of one call per type."""
@@ -119,7 +123,11 @@ class GenerateConfig(BaseModel):
     def queries_per_passage(self) -> int:
         """Queries asked for each sampled passage, all types together (a type given as a path
         counts `default_count` unless `counts` names the path)."""
-        return sum(self.count_for(name) for name in self.types)
+        return sum(self.count_for(name) for name in self.type_names())
+
+    def type_names(self) -> tuple[str, ...]:
+        """`types`, and the `examples` type when `example_queries` is set."""
+        return (*self.types, EXAMPLES_TYPE) if self.example_queries is not None else self.types
 
 
 def default_max_passages(generate: GenerateConfig, queries_per_step: int) -> int:

@@ -61,7 +61,8 @@ def type_messages(
     """Messages asking for one query of `query_type` about `passage`, examples in `layout`."""
     label = query_type.label
     parts = [f"Passage:\n{passage_text(passage, max_chars)}", f"Task: {query_type.instructions}"]
-    if examples and layout == "passages":
+    # examples without a passage (the user's own queries) can only be shown as queries
+    if examples and layout == "passages" and all(e.passage for e in examples):
         shots = "\n\n".join(f"Passage: {e.passage}\n{label}: {e.query}" for e in examples)
         parts.append(f"Examples for other passages:\n\n{shots}")
     elif examples:

@@ -27,7 +27,7 @@ from corpustune.generate.config import GenerateConfig
 from corpustune.generate.outputs import write_outputs
 from corpustune.generate.prompts import json_messages, pick_examples, prompt_version, stable_seed, type_messages
 from corpustune.generate.sampling import sample_passages
-from corpustune.generate.types import QueryType, load_types
+from corpustune.generate.types import QueryType, configured_types
 from corpustune.layout import RunLayout
 
 JSON_TYPE = "__json__"
@@ -163,7 +163,7 @@ def run_generation(
     """
     out_dir = Path(out_dir)
     layout = RunLayout(out_dir)
-    types = load_types(config.types)
+    types = configured_types(config)
     keys = type_keys(config, types)
     sample = sample_passages(
         passages,

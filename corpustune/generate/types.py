@@ -1,7 +1,8 @@
 """Query types as data: each type is a YAML declaration with instructions and few-shot examples.
 
 The six built-in types live in `corpustune/generate/types/*.yaml`; a user adds a type by passing
-the path of their own YAML file wherever a type name is accepted.
+the path of their own YAML file wherever a type name is accepted. A file of the user's own example
+queries (`generate.example_queries`) adds one more type, `examples`, whose prompt shows them.
 """
 
 from __future__ import annotations
@@ -106,4 +107,65 @@ def load_types(names: list[str] | tuple[str, ...]) -> list[QueryType]:
         if query_type.name in seen:
             raise InputError(f"query type {query_type.name!r} is given twice; each type name must be unique")
         seen.add(query_type.name)
+    return types
+
+
+EXAMPLES_TYPE = "examples"
+"""The name of the type that `generate.example_queries` adds."""
+EXAMPLES_INSTRUCTIONS = (
+    "Write one search query that this passage answers, in the form, style and length of the example queries: "
+    "they are real queries of the people who search this collection. Reply with the query only."
+)
+
+
+def read_example_queries(path: str | Path) -> tuple[str, ...]:
+    """The queries of `path`: a BEIR queries.jsonl (`.jsonl`: one object a line with a `text` field)
+    or plain text (one query a line). Blank lines are no queries; errors name the file and line."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: cannot read the example queries: {error}") from error
+    queries = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if path.suffix == ".jsonl":
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise InputError(f"{path}, line {number}: not valid JSON ({error.msg}); write one JSON object a "
+                                 "line, or give a .txt file with one query a line") from error
+            text = record.get("text") if isinstance(record, dict) else None
+            if not isinstance(text, str) or not text.strip():
+                raise InputError(f'{path}, line {number}: a query needs a non-empty "text" field (BEIR queries.jsonl)')
+            line = text
+        queries.append(" ".join(line.split()))
+    if not queries:
+        raise InputError(f"{path}: holds no example query; write one query a line (or a BEIR queries.jsonl)")
+    return tuple(queries)
+
+
+def examples_type(path: str | Path) -> QueryType:
+    """The `examples` type: queries written like the user's example queries in `path`, which its
+    prompt shows as examples without passages (Promptagator's premise: a few real queries of a
+    collection tell the generator what its users ask)."""
+    return QueryType(
+        name=EXAMPLES_TYPE,
+        label="Query",
+        instructions=EXAMPLES_INSTRUCTIONS,
+        description="a query written like the user's example queries (generate.example_queries)",
+        examples=tuple(Example(passage="", query=query) for query in read_example_queries(path)),
+    )
+
+
+def configured_types(generate) -> list[QueryType]:
+    """The query types a generate config asks for: `generate.types`, then the `examples` type when
+    `generate.example_queries` names a file."""
+    types = load_types(generate.types)
+    if generate.example_queries is not None:
+        if EXAMPLES_TYPE in {t.name for t in types}:
+            raise InputError(f"generate.types already has a type named {EXAMPLES_TYPE!r}, the name of the type that "
+                             "generate.example_queries adds; rename your type")
+        types.append(examples_type(generate.example_queries))
     return types

@@ -40,10 +40,10 @@ def check_inputs(config: RunConfig, passages: list[Passage], stages: Collection[
 
 def _generate(config: RunConfig, passages: list[Passage]) -> list[str]:
     """The query types load, every `generate.counts` entry names one of them, the model fits the backend."""
-    from corpustune.generate.types import load_types
+    from corpustune.generate.types import configured_types
 
     settings = config.generate
-    names = [t.name for t in load_types(settings.types)]
+    names = [t.name for t in configured_types(settings)]
     unknown = [name for name in settings.counts if name not in names]
     if unknown:
         raise InputError(
@@ -63,9 +63,10 @@ def _generation_plan(config: RunConfig, passages: list[Passage]) -> list[str]:
     from corpustune.generate.types import BUILTIN_TYPES
 
     settings = config.generate
-    if not settings.types:
+    if not settings.type_names():
         raise InputError(f"generate.types is empty, so no query would be generated and nothing trained; name at "
-                         f"least one type (built-in: {', '.join(BUILTIN_TYPES)}, or the path of a YAML type)")
+                         f"least one type (built-in: {', '.join(BUILTIN_TYPES)}, or the path of a YAML type), or "
+                         f"give --example-queries")
     sample = sample_passages(passages, seed=settings.seed, max_passages=settings.max_passages,
                              min_chars=settings.min_passage_chars, heldout_count=settings.heldout_count,
                              heldout_max_fraction=settings.heldout_max_fraction)

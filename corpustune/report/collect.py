@@ -129,7 +129,7 @@ def collect_report_data(run_dir: Path, config, passages: dict[str, Any] | None =
     settings = {
         "corpus": str(config.data.path),
         "generator": f"{config.generate.backend.name}:{config.generate.backend.model}",
-        "query types": ", ".join(config.generate.types),
+        "query types": ", ".join(config.generate.type_names()),
         "teacher": " + ".join(f"{t.kind}:{t.model or ''}".rstrip(":") for t in config.score.teachers),
         "student": config.train.model,
         "loss": config.train.loss,
