@@ -77,6 +77,20 @@ def decision_queries(data: Path, split: str, ids: str, exclude: frozenset[str] =
     return {q: queries[q] for q in keep}, {q: qrels[q] for q in keep}
 
 
+def add_decision_set_arguments(parser: argparse.ArgumentParser) -> None:
+    """--data, --split, --ids and --exclude-queries: the human queries of a decision set."""
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--ids", choices=["all", "odd", "even"], default="all")
+    parser.add_argument("--exclude-queries", type=Path,
+                        help="a queries.jsonl (e.g. a run's --example-queries) whose ids are not evaluated")
+
+
+def excluded_ids(args: argparse.Namespace) -> frozenset[str]:
+    """The ids of `--exclude-queries` (none when it is not given)."""
+    return frozenset(read_queries(args.exclude_queries)) if args.exclude_queries else frozenset()
+
+
 def fold_of(query_id: str) -> int:
     """A fixed, seed-free fold (0 or 1) of a query id: the same split on every run."""
     return hashlib.sha256(query_id.encode()).digest()[0] % 2
@@ -224,9 +238,7 @@ def rung_r2(lists: Lists, qrels: Qrels, run: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--split", default="train")
-    parser.add_argument("--ids", choices=["all", "odd", "even"], default="all")
+    add_decision_set_arguments(parser)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--rung", choices=["r0", "r1", "r2"], required=True)
     parser.add_argument("--run", type=Path, help="r2: a run folder of `corpustune run`")
@@ -236,12 +248,10 @@ def main() -> None:
     parser.add_argument("--preset", default="laptop")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="a setting, as for corpustune run")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--exclude-queries", type=Path,
-                        help="a queries.jsonl (e.g. a run's --example-queries) whose ids are not evaluated")
     args = parser.parse_args()
     if args.split == "test" or args.ids == "even":
         print("note: this is a report set; decide nothing on it")
-    exclude = frozenset(read_queries(args.exclude_queries)) if args.exclude_queries else frozenset()
+    exclude = excluded_ids(args)
     torch.set_num_threads(args.threads)
     config = resolve_config(args.data, args.preset, overrides=tuple(args.overrides))
     args.out.mkdir(parents=True, exist_ok=True)
