@@ -170,3 +170,19 @@ def test_a_user_type_named_examples_clashes_with_example_queries(tmp_path):
     queries.write_text("a query\n")
     with pytest.raises(InputError, match="already has a type named 'examples'"):
         configured_types(GenerateConfig(types=(str(declaration),), example_queries=str(queries)))
+
+
+def test_editing_the_example_queries_file_changes_the_generate_stage_inputs(tmp_path):
+    from corpustune.config import resolve_config
+    from corpustune.pipeline.stages import build_stages
+
+    queries = tmp_path / "mine.txt"
+    queries.write_text("zinc lozenges for a cold\n")
+    config = resolve_config(tmp_path, "laptop", overrides=(f"generate.example_queries={queries}",))
+
+    def generate_inputs():
+        return next(s for s in build_stages(config, [PASSAGE]) if s.name == "generate").inputs
+
+    before = generate_inputs()
+    queries.write_text("how long does a cold last\n")
+    assert generate_inputs() != before

@@ -123,6 +123,9 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
         return StageResult([layout.relative(layout.report_html), layout.relative(layout.report_markdown)])
 
     folders = RunLayout(".")
+    # a user's type file or example-queries file edited in place changes the prompts, not the settings
+    from corpustune.generate.types import configured_types
+    query_types = {"query_types": ",".join(t.fingerprint() for t in configured_types(config.generate))}
     training = config.model_dump(mode="json", include={"train"})
     ablating = config.model_dump(mode="json", include={"train", "ablation"})
     # the few-shot examples the answerable test looks for come from these generation settings
@@ -132,7 +135,7 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
     evaluation = config.model_dump(mode="json", include={"train", "ablation", "evaluate", "select"})
     human = corpus | human_split_hashes(config)
     return [
-        Stage("generate", generate, config.generate, inputs=corpus, folder=folders.relative(folders.queries_dir)),
+        Stage("generate", generate, config.generate, inputs=corpus | query_types, folder=folders.relative(folders.queries_dir)),
         Stage("mine", mine, config.mine, after=("generate",), inputs=corpus,
               folder=folders.relative(folders.candidates_dir)),
         Stage("score", score, config.score, after=("mine",), inputs=corpus, folder=folders.relative(folders.scores_dir)),
