@@ -3,7 +3,8 @@
 Baseline ("passages-seq-1"): few-shot examples with their passages, one `create_chat_completion`
 per type (llama.cpp reuses the passage prefix between them), one query per type. New arms
 ("queries-batch-N"): examples as queries only, every type x N samples of a passage decoded together
-by the batched decoder. Same model (one `Llama`), same passages, six built-in types, in this process;
+by the batched decoder; "queries-batch-1-types-K" (`--types-per-passage K`): one sample of each of
+a seeded subset of K types per passage (`generate.types_per_passage`). Same model (one `Llama`), same passages, six built-in types, in this process;
 the arm order rotates per passage. Only the backend's `generate` calls are timed; cleaning and
 filtering then run through `run_generation` on each arm's log (the real filters, near-duplicates
 included). Printed per arm and type: kept fraction, passage-copy rate (of generated), example-leak
@@ -50,13 +51,19 @@ class Sequential:
         return self.backend.generate_sequential(requests, sampling)
 
 
-def arm_configs(model: str, threads: int | None, counts: list[int]) -> dict[str, GenerateConfig]:
+def arm_configs(model: str, threads: int | None, counts: list[int], subsets: list[int]) -> dict[str, GenerateConfig]:
+    """The baseline, one batched arm per count of samples a type, and one batched arm (1 sample a
+    type) per size of the seeded type subset (`generate.types_per_passage`)."""
     base = dict(types=BUILTIN_TYPES, heldout_count=0, max_passages=None)
     arms = {BASELINE: GenerateConfig(backend=BackendConfig(model=model, n_threads=threads, batch_decode=False),
                                      few_shot_layout="passages", default_count=1, **base)}
     for count in counts:
         arms[f"queries-batch-{count}"] = GenerateConfig(
             backend=BackendConfig(model=model, n_threads=threads), few_shot_layout="queries", default_count=count, **base)
+    for k in subsets:
+        arms[f"queries-batch-1-types-{k}"] = GenerateConfig(
+            backend=BackendConfig(model=model, n_threads=threads), few_shot_layout="queries", default_count=1,
+            types_per_passage=k, **base)
     return arms
 
 
@@ -66,13 +73,15 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=30)
     parser.add_argument("--model", default="qwen-coder-0.5b")
     parser.add_argument("--counts", default="1,2,3", help="samples per type of the new arms")
+    parser.add_argument("--types-per-passage", default="", help="comma-separated subset sizes (1 sample a type)")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
 
     print(cpu_description())
     corpus = read_passages(CorpusSpec(path=Path(args.data)))
     sample = sample_passages(corpus, seed=13, max_passages=args.passages, heldout_count=0).passages
-    arms = arm_configs(args.model, args.threads, [int(c) for c in args.counts.split(",")])
+    subsets = [int(k) for k in args.types_per_passage.split(",") if k]
+    arms = arm_configs(args.model, args.threads, [int(c) for c in args.counts.split(",") if c], subsets)
     backend = LlamaCppBackend(args.model, n_threads=args.threads)
     engines = {name: Sequential(backend) if name == BASELINE else backend for name in arms}
     types = load_types(BUILTIN_TYPES)
@@ -83,7 +92,7 @@ def main() -> None:
         order = names[index % len(names):] + names[: index % len(names)]
         for name in order:
             config = arms[name]
-            jobs = plan_jobs(passage, types, type_keys(config, types), set(), config)
+            jobs = plan_jobs(passage, types, type_keys(config, types), set(), config, heldout=False)
             requests = [r for job in jobs for r in job.requests]
             started = time.perf_counter()
             completions = iter(engines[name].generate(requests, sampling_for(config)))
@@ -122,7 +131,8 @@ def summarize(data, model, corpus, sample, types, arms, folders, seconds, tokens
             _, rows = bm25.search([q["text"] for q in kept], 10)
             top10 = {q["_id"] for q, row in zip(kept, rows) if q["source_id"] in {bm25.passage_ids[i] for i in row}}
         print(f"arm {name}: prompt tokens {tokens[name][0]}, completion tokens {tokens[name][1]}, "
-              f"wall {seconds[name]:.1f} s, kept {len(kept)}, kept per minute {60 * len(kept) / seconds[name]:.2f}")
+              f"wall {seconds[name]:.1f} s ({seconds[name] / len(sample):.2f} s a passage), kept {len(kept)}, "
+              f"kept per minute {60 * len(kept) / seconds[name]:.2f}")
         for query_type in types:
             entry = stats["types"][query_type.name]
             mine = [q for q in kept if q["type"] == query_type.name]
@@ -136,7 +146,8 @@ def summarize(data, model, corpus, sample, types, arms, folders, seconds, tokens
                   f"  example-leak {leaks / max(len(mine), 1):.2f}  bm25-top10 {hits / max(len(mine), 1):.2f}")
         rates[name] = len(kept) / seconds[name]
     for name in list(arms)[1:]:
-        print(f"{name} vs {BASELINE}: ratio[kept-per-minute]={rates[name] / rates[BASELINE]:.2f}")
+        print(f"{name} vs {BASELINE}: ratio[kept-per-minute]={rates[name] / rates[BASELINE]:.2f} "
+              f"ratio[passages-per-minute]={seconds[BASELINE] / seconds[name]:.2f}")
 
 
 def _leaks(query: dict, passage, query_type, config: GenerateConfig, content: ContentWords) -> bool:

@@ -190,3 +190,41 @@ def test_example_queries_add_their_type_and_only_its_calls(tmp_path, tiny_passag
     written = [q for q in queries(run) if q["type"] == "examples"]
     assert {q["source_id"] for q in written} == {p.id for p in tiny_passages}
     assert all(q["text"].startswith("query about ") for q in written)
+
+
+def generated_types(run) -> dict[str, set[str]]:
+    """Source passage -> the types of its kept and dropped queries (all that the outputs used)."""
+    found: dict[str, set[str]] = {}
+    dropped = [record for _, record in iter_jsonl(RunLayout(run).dropped_queries)]
+    for record in queries(run) + dropped:
+        found.setdefault(record["source_id"], set()).add(record["type"])
+    return found
+
+
+def test_types_per_passage_gives_each_training_passage_its_own_subset(tmp_path, tiny_passages):
+    run = tmp_path / "run"
+    with ScriptedServer() as server:
+        run_generation(tiny_passages, config_for(server, types_per_passage=2), run, show_progress=False)
+        # 6 passages, 1 held out (every type), 5 in training (2 types each)
+        assert server.requests == 3 + 5 * 2
+        subset = generated_types(run)
+        heldout = {q["source_id"] for q in queries(run) if q["_id"] in read_qrels(RunLayout(run).heldout_qrels)}
+        assert len(heldout) == 1 and all(subset[p] == set(TYPES) for p in heldout)
+        training = {p: types for p, types in subset.items() if p not in heldout}
+        assert len(training) == 5 and all(len(types) == 2 for types in training.values())
+        assert len({frozenset(types) for types in training.values()}) > 1  # drawn per passage
+        # a fourth type changes a passage's subset only by taking a place in it, and the outputs
+        # hold only each passage's own types although the log holds more
+        run_generation(tiny_passages, config_for(server, types=(*TYPES, "claim"), types_per_passage=2), run,
+                       show_progress=False)
+        widened = generated_types(run)
+        for passage, types in training.items():
+            assert widened[passage] == types or ("claim" in widened[passage] and len(widened[passage] & types) == 1)
+        assert any(widened[p] != types for p, types in training.items())
+        # every type for every passage afterwards: only the calls not in the log are made
+        before = server.requests
+        run_generation(tiny_passages, config_for(server, types=(*TYPES, "claim")), run, show_progress=False)
+        asked = {p: training[p] | widened[p] for p in training}
+        # (the held-out passage got every type, claim too, in the run before)
+        assert server.requests - before == sum(4 - len(types) for types in asked.values())
+    assert generated_types(run) == {p.id: {*TYPES, "claim"} for p in tiny_passages}

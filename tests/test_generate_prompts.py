@@ -186,3 +186,14 @@ def test_editing_the_example_queries_file_changes_the_generate_stage_inputs(tmp_
     before = generate_inputs()
     queries.write_text("how long does a cold last\n")
     assert generate_inputs() != before
+
+
+def test_types_per_passage_scales_the_planned_queries_and_excludes_json_mode():
+    every = GenerateConfig(default_count=3)
+    assert every.queries_per_passage() == 3 * len(BUILTIN_TYPES)
+    subset = GenerateConfig(default_count=3, types_per_passage=2, counts={"title": 6})
+    # each type is in a passage's subset with probability 2 / 6
+    assert subset.queries_per_passage() == pytest.approx((3 * 5 + 6) * 2 / 6)
+    assert GenerateConfig(types_per_passage=len(BUILTIN_TYPES) + 1).queries_per_passage() == len(BUILTIN_TYPES)
+    with pytest.raises(ValueError, match="json_mode"):
+        GenerateConfig(types_per_passage=2, json_mode=True)

@@ -123,7 +123,7 @@ def _generation(config: RunConfig, pending: Sequence[Passage], rates: Rates) -> 
     candidates = sorted(pending[:16], key=lambda p: len(p.full_text()))
     passage = candidates[len(candidates) // 2]
     types = configured_types(generate)
-    requests = [r for job in plan_jobs(passage, types, type_keys(generate, types), set(), generate)
+    requests = [r for job in plan_jobs(passage, types, type_keys(generate, types), set(), generate, heldout=False)
                 for r in job.requests]
     begin = time.perf_counter()
     backend = make_backend(generate.backend)

@@ -70,10 +70,11 @@ def workload(config: RunConfig, passages: list[Passage], run_dir: Path, plans: d
     calls = train_calls = pending = 0
     pending_passages = []
     for passage in sample.passages:
-        every = sum(len(job.requests) for job in plan_jobs(passage, types, keys, set(), generate))
-        left = sum(len(job.requests) for job in plan_jobs(passage, types, keys, done, generate))
+        heldout = passage.id in sample.heldout_ids
+        every = sum(len(job.requests) for job in plan_jobs(passage, types, keys, set(), generate, heldout=heldout))
+        left = sum(len(job.requests) for job in plan_jobs(passage, types, keys, done, generate, heldout=heldout))
         calls += every
-        train_calls += every if passage.id not in sample.heldout_ids else 0
+        train_calls += 0 if heldout else every
         pending += left
         if left:
             pending_passages.append(passage)

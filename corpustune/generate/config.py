@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from corpustune.generate.prompts import FewShotLayout
 from corpustune.generate.types import BUILTIN_TYPES, EXAMPLES_TYPE
@@ -77,6 +77,12 @@ class GenerateConfig(BaseModel):
     adds the query type `examples`, written like them (`few_shot_count` of them in each prompt,
     drawn per passage). A handful from a search log is enough; never evaluate on them."""
     default_count: int = Field(1, ge=1)
+    types_per_passage: int | None = Field(None, ge=1)
+    """Query types each training passage gets, a seeded subset of `types` per passage (None: every
+    type). The passage, shared by the prompts, is read once per passage, but each type adds its own
+    prompt tail (about as long as a passage), so 2 of the 6 built-in types take about half the time
+    of all six (`benchmarks/generate.py`) and a budget covers more passages. Held-out passages always
+    get every type."""
     json_mode: bool = False
     """Ask for all types in one JSON call per passage instead of one call per type."""
     temperature: float = Field(0.8, ge=0.0)
@@ -117,13 +123,27 @@ class GenerateConfig(BaseModel):
     near_duplicate_jaccard: float = Field(0.8, gt=0.0, le=1.0)
     """Two queries of one passage whose word sets overlap this much (Jaccard) are near duplicates."""
 
+    @model_validator(mode="after")
+    def _subset_needs_per_type_calls(self) -> GenerateConfig:
+        if self.types_per_passage is not None and self.json_mode:
+            raise ValueError(
+                "generate.types_per_passage picks types for per-type calls, and generate.json_mode asks every "
+                "type in one call: unset one of them"
+            )
+        return self
+
     def count_for(self, type_name: str) -> int:
         return int(self.counts.get(type_name, self.default_count))
 
-    def queries_per_passage(self) -> int:
-        """Queries asked for each sampled passage, all types together (a type given as a path
-        counts `default_count` unless `counts` names the path)."""
-        return sum(self.count_for(name) for name in self.type_names())
+    def queries_per_passage(self) -> float:
+        """Queries asked for each sampled training passage, all its types together (a type given as
+        a path counts `default_count` unless `counts` names the path); with `types_per_passage`, the
+        mean over the seeded subsets (each type is in a passage's subset with probability k / n)."""
+        names = self.type_names()
+        every = sum(self.count_for(name) for name in names)
+        if self.types_per_passage is None or self.types_per_passage >= len(names):
+            return float(every)
+        return every * self.types_per_passage / len(names)
 
     def type_names(self) -> tuple[str, ...]:
         """`types`, and the `examples` type when `example_queries` is set."""

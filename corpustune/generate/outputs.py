@@ -13,7 +13,7 @@ from corpustune.data.records import Query
 from corpustune.generate.config import GenerateConfig
 from corpustune.generate.postprocess import TypeStats, clean, parse_json_output, select
 from corpustune.generate.prompts import pick_examples
-from corpustune.generate.sampling import PassageSample
+from corpustune.generate.sampling import PassageSample, passage_types
 from corpustune.generate.types import QueryType
 from corpustune.layout import RunLayout
 
@@ -23,7 +23,8 @@ def query_id(passage_id: str, type_name: str, index: int) -> str:
 
 
 def raw_outputs(passage_id: str, types: list[QueryType], records: dict, json_type: str) -> list[tuple[QueryType, int, str]]:
-    """(type, index, raw text) of one passage in type order; missing records give nothing."""
+    """(type, index, raw text) of one passage for `types` (the passage's own), in type order;
+    missing records give nothing."""
     found = []
     json_record = records.get((passage_id, json_type))
     if json_record is not None:
@@ -63,7 +64,9 @@ def write_outputs(
     heldout_qrels: dict[str, dict[str, int]] = {}
     missing = 0
     for passage in sample.passages:
-        outputs = raw_outputs(passage.id, types, records, json_type)
+        # only the passage's own types: the log may hold others from a run with other settings
+        own = passage_types(passage, types, config, heldout=passage.id in sample.heldout_ids)
+        outputs = raw_outputs(passage.id, own, records, json_type)
         missing += not outputs
         cleaned = [(query_type, clean(raw, query_type)) for query_type, _, raw in outputs]
         shown = [example_text(t, config, passage.id) for t, _, _ in outputs]

@@ -26,7 +26,7 @@ from corpustune.generate.backends import Backend, Request, Sampling, make_backen
 from corpustune.generate.config import GenerateConfig
 from corpustune.generate.outputs import write_outputs
 from corpustune.generate.prompts import json_messages, pick_examples, prompt_version, stable_seed, type_messages
-from corpustune.generate.sampling import sample_passages
+from corpustune.generate.sampling import passage_types, sample_passages
 from corpustune.generate.types import QueryType, configured_types
 from corpustune.layout import RunLayout
 
@@ -91,8 +91,10 @@ def type_keys(config: GenerateConfig, types: list[QueryType]) -> dict[str, str]:
     return {t.name: settings_key(config, t.fingerprint(), config.count_for(t.name)) for t in types}
 
 
-def plan_jobs(passage: Passage, types: list[QueryType], keys: dict[str, str], done: set, config: GenerateConfig) -> list[Job]:
-    """The jobs of `passage` whose (key, passage, type) is not in `done`."""
+def plan_jobs(
+    passage: Passage, types: list[QueryType], keys: dict[str, str], done: set, config: GenerateConfig, *, heldout: bool
+) -> list[Job]:
+    """The jobs of `passage` (held out or not) whose (key, passage, type) is not in `done`."""
     jobs = []
     if config.json_mode:
         key = keys[JSON_TYPE]
@@ -104,7 +106,7 @@ def plan_jobs(passage: Passage, types: list[QueryType], keys: dict[str, str], do
             )
             jobs.append(Job(passage, JSON_TYPE, key, requests))
         return jobs
-    for query_type in types:
+    for query_type in passage_types(passage, types, config, heldout=heldout):
         key = keys[query_type.name]
         if (key, passage.id, query_type.name) in done:
             continue
@@ -178,13 +180,14 @@ def run_generation(
     digests = {p.id: passage_digest(p) for p in sample.passages}
     records = read_log(log_path, keys, digests)
     done = {(keys[name], pid, name) for pid, name in records}
-    pending = [p for p in sample.passages if plan_jobs(p, types, keys, done, config)]
+    heldout = sample.heldout_ids
+    pending = [p for p in sample.passages if plan_jobs(p, types, keys, done, config, heldout=p.id in heldout)]
     calls = 0
     if pending:
         owned = backend is None
         backend = backend or make_backend(config.backend)
         try:
-            calls = _generate(pending, types, keys, done, config, backend, log_path, show_progress)
+            calls = _generate(pending, types, keys, done, config, backend, log_path, show_progress, heldout)
         finally:
             if owned:
                 backend.close()
@@ -206,15 +209,18 @@ def _generate(
     backend: Backend,
     log_path: Path,
     show_progress: bool,
+    heldout: set[str],
 ) -> int:
-    """Generate for `pending` in batches of passages; each batch is appended to the log at once."""
+    """Generate for `pending` (`heldout`: the held-out ones' ids) in batches of passages; each batch
+    is appended to the log at once."""
     sampling = sampling_for(config)
     batch_size = config.batch_passages or backend.preferred_batch_passages
     started, tokens, calls = time.perf_counter(), 0, 0
     bar = tqdm(total=len(pending), unit="passage", desc="generate", disable=not show_progress)
     with bar, JsonlAppender(log_path) as log:
         for start in range(0, len(pending), batch_size):
-            jobs = [j for p in pending[start : start + batch_size] for j in plan_jobs(p, types, keys, done, config)]
+            batch = pending[start : start + batch_size]
+            jobs = [j for p in batch for j in plan_jobs(p, types, keys, done, config, heldout=p.id in heldout)]
             completions = iter(backend.generate([r for job in jobs for r in job.requests], sampling))
             rows = []
             for job in jobs:
@@ -233,7 +239,7 @@ def _generate(
                 tokens += rows[-1]["completion_tokens"]
                 calls += len(job.requests)
             log.append_many(rows)
-            bar.update(len(pending[start : start + batch_size]))
+            bar.update(len(batch))
             seconds = max(time.perf_counter() - started, 1e-9)
             bar.set_postfix_str(f"{tokens / seconds:.1f} tok/s")
     return calls

@@ -1,4 +1,5 @@
-"""Which passages get queries: seeded sampling, short passages skipped and counted, a held-out set."""
+"""Which passages get queries: seeded sampling, short passages skipped and counted, a held-out set;
+and which query types each passage gets."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from corpustune.data.records import Passage
+from corpustune.generate.config import GenerateConfig
+from corpustune.generate.prompts import stable_seed
+from corpustune.generate.types import QueryType
 
 MAX_REPORTED = 5
 
@@ -92,3 +96,16 @@ def text_key(text: str) -> bytes:
     """16-byte BLAKE2b digest of `text` lower-cased with its whitespace runs collapsed to one space:
     equal for texts that differ only in case and spacing (a collision among 2^64 texts is unlikely)."""
     return hashlib.blake2b(" ".join(text.lower().split()).encode("utf-8"), digest_size=16).digest()
+
+
+def passage_types(passage: Passage, types: list[QueryType], config: GenerateConfig, *, heldout: bool) -> list[QueryType]:
+    """The types `passage` gets, in `types` order: all of them for a held-out passage or without
+    `types_per_passage`; otherwise the `types_per_passage` types of smallest seeded hash of
+    (seed, passage, type name), so each passage draws its own subset and adding a type to the
+    list changes a passage's subset only where the new type ranks in it."""
+    k = config.types_per_passage
+    if heldout or k is None or k >= len(types):
+        return list(types)
+    ranked = sorted(types, key=lambda t: stable_seed(config.seed, passage.id, t.name, "subset"))
+    chosen = {t.name for t in ranked[:k]}
+    return [t for t in types if t.name in chosen]
