@@ -4,8 +4,8 @@ Baseline ("passages-seq-1"): few-shot examples with their passages, one `create_
 per type (llama.cpp reuses the passage prefix between them), one query per type. New arms
 ("queries-batch-N"): examples as queries only, every type x N samples of a passage decoded together
 by the batched decoder; "queries-batch-1-types-K" (`--types-per-passage K`): one sample of each of
-a seeded subset of K types per passage (`generate.types_per_passage`). Same model (one `Llama`), same passages, six built-in types, in this process;
-the arm order rotates per passage. Only the backend's `generate` calls are timed; cleaning and
+a seeded subset of K types per passage (`generate.types_per_passage`). Same model (one `Llama`),
+same passages, six built-in types, in this process; the arm order rotates per passage. Only the backend's `generate` calls are timed; cleaning and
 filtering then run through `run_generation` on each arm's log (the real filters, near-duplicates
 included). Printed per arm and type: kept fraction, passage-copy rate (of generated), example-leak
 rate (kept queries sharing more content words with one of their prompt's examples, passage and

@@ -53,7 +53,7 @@ from corpustune.retrieve.fusion import ranked, reciprocal_rank_fusion, truncate
 from corpustune.retrieve.search import BM25Retriever, DenseRetriever, DenseSettings
 from corpustune.teach import filters
 from corpustune.teach.cache import ScoreCache
-from corpustune.teach.ensemble import combine
+from corpustune.teach.ensemble import combine_flat
 from corpustune.teach.factory import build_teacher, parse_teacher
 from corpustune.teach.scorer import score_pairs
 from corpustune.teach.stage import apply_filters
@@ -128,12 +128,9 @@ class Lists:
         """query id -> scores of its list by teacher `fusion` (`a+b+...`: per-list z-scores, equal weights)."""
         members = fusion.split("+")
         pairs = [(q, p) for q, ids in lists.items() for p in ids]
-        bounds = np.cumsum([0] + [len(ids) for ids in lists.values()])
-        per_teacher = []
-        for teacher in members:
-            flat = self.scores(teacher, pairs)
-            per_teacher.append([flat[bounds[i]: bounds[i + 1]] for i in range(len(lists))])
-        return dict(zip(lists, combine(per_teacher, [1.0] * len(members), "zscore")))
+        per_teacher = [self.scores(teacher, pairs) for teacher in members]
+        lengths = [len(ids) for ids in lists.values()]
+        return dict(zip(lists, combine_flat(per_teacher, lengths, [1.0] * len(members), "zscore")))
 
 
 def values(qrels: Qrels, run: Run) -> dict[str, dict[str, float]]:

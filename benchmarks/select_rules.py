@@ -59,9 +59,8 @@ from corpustune.retrieve.encode import EmbeddingCache, load_encoder  # noqa: E40
 from corpustune.retrieve.fusion import ranked  # noqa: E402
 from corpustune.retrieve.search import DenseRetriever, DenseSettings  # noqa: E402
 from corpustune.teach.cache import ScoreCache  # noqa: E402
-from corpustune.teach.ensemble import combine  # noqa: E402
-from corpustune.teach.factory import build_teacher  # noqa: E402
-from corpustune.teach.scorer import score_pairs  # noqa: E402
+from corpustune.teach.ensemble import combine_flat  # noqa: E402
+from corpustune.teach.stage import teacher_scores  # noqa: E402
 from corpustune.train.interpolate import interpolated_model  # noqa: E402
 
 MEASURE = "nDCG@10"
@@ -98,17 +97,12 @@ def fused_teacher_scores(config: RunConfig, run: Path, passages, queries: dict[s
     lists = list(pool)
     pairs = [(queries[q], by_id[p].full_text()) for q in lists for p in pool[q]]
     passage_ids = [p for q in lists for p in pool[q]]
-    bounds = np.cumsum([0] + [len(pool[q]) for q in lists])
     context, cache = init_distributed(), ScoreCache(cache_dir)
-    per_teacher = []
-    for spec in config.score.teachers:
-        teacher = build_teacher(spec, passages, embedding_cache=embedding_cache, run=run, context=context)
-        flat = score_pairs(pairs, teacher, cache, context, chunk_size=config.score.chunk_size,
-                           passage_ids=passage_ids)
-        per_teacher.append([flat[bounds[i]: bounds[i + 1]] for i in range(len(lists))])
-        del teacher
+    per_teacher = teacher_scores(pairs, passage_ids, config.score, passages, cache, context, run=run,
+                                 embedding_cache=embedding_cache)
     cache.close()
-    fused = combine(per_teacher, [t.weight for t in config.score.teachers], config.score.ensemble_normalization)
+    fused = combine_flat(per_teacher, [len(pool[q]) for q in lists], [t.weight for t in config.score.teachers],
+                         config.score.ensemble_normalization)
     return {q: dict(zip(pool[q], map(float, scores))) for q, scores in zip(lists, fused)}
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from corpustune.teach import filters
 from corpustune.teach.config import ScoreConfig
-from corpustune.teach.ensemble import combine
+from corpustune.teach.ensemble import combine, combine_flat
 from corpustune.teach.stage import apply_filters
 
 
@@ -69,3 +69,16 @@ def test_apply_filters_reports_each_filters_removals():
     assert report["kept"] == 3
     keep, report = apply_filters(lists, ScoreConfig(require_positive_first=False, top_score_percentile=None))
     assert keep.all() and report["kept"] == 5
+
+
+def test_combine_flat_equals_combine_of_the_lists_cut_by_hand():
+    bm25 = np.array([3.0, 1.0, 2.0, 7.0, 5.0, 5.5, 9.0, 8.0, 1.0])
+    dense = np.array([0.2, 0.9, 0.4, 0.1, 0.3, 0.8, 0.5, 0.6, 0.7])
+    lengths = [3, 2, 4]
+    by_hand = [[bm25[0:3], bm25[3:5], bm25[5:9]], [dense[0:3], dense[3:5], dense[5:9]]]
+    for normalization in ("zscore", "minmax"):
+        flat = combine_flat([bm25, dense], lengths, [1.0, 0.5], normalization)
+        expected = combine(by_hand, [1.0, 0.5], normalization)
+        assert [len(s) for s in flat] == lengths
+        for got, want in zip(flat, expected):
+            np.testing.assert_array_equal(got, want)

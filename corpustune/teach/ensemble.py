@@ -28,3 +28,14 @@ def combine(
         sum(w * normalize(teacher[i]) for teacher, w in zip(per_teacher, weights))
         for i in range(len(per_teacher[0]))
     ]
+
+
+def combine_flat(
+    per_teacher: Sequence[np.ndarray], lengths: Sequence[int], weights: Sequence[float],
+    normalization: Literal["zscore", "minmax"],
+) -> list[np.ndarray]:
+    """`combine` for scores stored flat: per_teacher[t] holds teacher t's raw scores of every list
+    back to back (list l has lengths[l] of them). Returns, per list, the combined scores."""
+    bounds = np.cumsum([0, *lengths])
+    split = [[flat[bounds[i] : bounds[i + 1]] for i in range(len(lengths))] for flat in per_teacher]
+    return combine(split, weights, normalization)

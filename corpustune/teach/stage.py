@@ -26,11 +26,11 @@ from corpustune.data.lines import iter_jsonl
 from corpustune.data.records import CandidateList, Passage, ScoredList
 from corpustune.errors import InputError
 from corpustune.layout import RunLayout
-from corpustune.parallel import init_distributed
+from corpustune.parallel import Context, init_distributed
 from corpustune.teach import filters
 from corpustune.teach.cache import ScoreCache
 from corpustune.teach.config import ScoreConfig
-from corpustune.teach.ensemble import combine
+from corpustune.teach.ensemble import combine_flat
 from corpustune.teach.factory import build_teacher
 from corpustune.teach.scorer import ScoringReport, score_pairs
 
@@ -100,6 +100,32 @@ def list_pairs(layout: RunLayout, candidate_lists: Sequence[CandidateList],
     return ids_per_list, pairs
 
 
+def teacher_scores(
+    pairs: Sequence[tuple[str, str]],
+    passage_ids: Sequence[str],
+    config: ScoreConfig,
+    passages: Sequence[Passage],
+    cache: ScoreCache,
+    context: Context,
+    *,
+    run: Path | None,
+    embedding_cache: EmbeddingCache | None = None,
+    report: ScoringReport | None = None,
+    show_progress: bool = False,
+) -> list[np.ndarray | None]:
+    """Each teacher of `config`, one after another (a model is freed before the next loads): its raw
+    scores of the (query text, passage text) `pairs` (`passage_ids`: the passage of each pair), as
+    `score_pairs` returns them (float32 on rank 0, None elsewhere)."""
+    per_teacher = []
+    for spec in config.teachers:
+        teacher = build_teacher(spec, passages, device=str(context.device), embedding_cache=embedding_cache,
+                                run=run, context=context)
+        per_teacher.append(score_pairs(pairs, teacher, cache, context, chunk_size=config.chunk_size, report=report,
+                                       show_progress=show_progress, passage_ids=passage_ids))
+        del teacher
+    return per_teacher
+
+
 def score_run(
     run: Path,
     passages: Sequence[Passage],
@@ -127,22 +153,15 @@ def score_run(
     ids_per_list, pairs = list_pairs(layout, candidate_lists, passages)
     passage_ids = [passage_id for ids in ids_per_list for passage_id in ids]  # the passage of each pair
     scoring = ScoringReport()
-    per_teacher = []
     context = init_distributed()
     cache = ScoreCache(layout.score_cache, rank=context.rank)
-    for spec in config.teachers:
-        teacher = build_teacher(spec, passages, device=str(context.device), embedding_cache=embedding_cache,
-                                run=run, context=context)
-        flat = score_pairs(pairs, teacher, cache, context, chunk_size=config.chunk_size, report=scoring,
-                           show_progress=show_progress, passage_ids=passage_ids)
-        per_teacher.append(flat)
-        del teacher
+    per_teacher = teacher_scores(pairs, passage_ids, config, passages, cache, context, run=run,
+                                 embedding_cache=embedding_cache, report=scoring, show_progress=show_progress)
     cache.close()
     if not context.is_main:
         return None
-    bounds = np.cumsum([0] + [len(ids) for ids in ids_per_list])
-    raw = [[flat[bounds[i] : bounds[i + 1]] for i in range(len(ids_per_list))] for flat in per_teacher]
-    combined = combine(raw, [t.weight for t in config.teachers], config.ensemble_normalization)
+    combined = combine_flat(per_teacher, [len(ids) for ids in ids_per_list], [t.weight for t in config.teachers],
+                            config.ensemble_normalization)
     keep, report = apply_filters(combined, config)
     kept = [s for s, k in zip(combined, keep) if k]
     low, high = filters.percentile_bounds(kept, config.normalize_lower_percentile, config.normalize_upper_percentile)
