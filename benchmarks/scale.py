@@ -281,8 +281,8 @@ def stage_select(corpus: Path, base: Path, tuned: Path, work: Path) -> dict:
         sub = build_subcorpus([p.id for p in passages], qrels=[qrels], heldout=[], runs=runs, top_k=select.sub_top_k,
                               distractors=select.sub_distractors, seed=select.sub_seed)
         evaluated = subcorpus_passages(passages, sub.ids)
-    grid = evaluate_grid(evaluated, base_model, tuned_model, WEIGHTS, sets, settings=settings, depth=DEPTH,
-                         measures=("nDCG@10",), cache=cache)
+    grid, _ = evaluate_grid(evaluated, base_model, tuned_model, WEIGHTS, sets, settings=settings, depth=DEPTH,
+                            measures=("nDCG@10",), cache=cache)
     means = {f"{weight:g}": float(np.mean(list(grid[weight]["synthetic spans"]["nDCG@10"].values())))
              for weight in WEIGHTS}
     return {**means, "evaluated_passages": len(evaluated)}

@@ -1,9 +1,8 @@
 """Which held-out rule picks the weight that human queries would pick? (issue 32, deliverable 4)
 
-The select stage grades each held-out synthetic query by its source passage alone, and those
-queries overstate gains. This benchmark measures other rules on the same held-out queries and
-compares every rule's choice with the human queries of a decision set (SciFact `--split train`,
-cranfield `--ids odd`; never a report set).
+Held-out synthetic queries graded by their source passage alone overstate gains. This benchmark
+measures rules on the same held-out queries and compares every rule's choice with the human
+queries of a decision set (SciFact `--split train`, cranfield `--ids odd`; never a report set).
 
 For every model (`--run RUN`'s main arm, and each `--model NAME=FOLDER` trained on the same run's
 lists, e.g. by `benchmarks/train_settings.py`) and every weight a of `--weights`, the model
@@ -11,12 +10,13 @@ lists, e.g. by `benchmarks/train_settings.py`) and every weight a of `--weights`
 held-out synthetic queries (after the select stage's answerable test). The rules, each giving
 per-query values for `corpustune.evaluate.select.choose_weight`:
 
-- source: nDCG@10 with the source passage as the only relevant one (the select stage's rule).
+- source: nDCG@10 with the source passage as the only relevant one (`select.judge: source`).
 - teacher-pooled: the source passage, and every pooled passage the run's teacher scores at least
   as high as the source passage, are relevant (the teacher removes false negatives).
 - teacher-graded: graded by the teacher alone: of the pooled passages, its top 1 has grade 3,
   its ranks 2-3 grade 2 and ranks 4-10 grade 1 (the student's agreement with the teacher's
-  ordering on queries it never trained on).
+  ordering on queries it never trained on; `select.judge: teacher`, the select stage's default,
+  `corpustune.evaluate.graded`).
 
 The pool of a held-out query is its source passage and the top 10 of every model and weight.
 Teacher scores are the run's teachers (`score.teachers`, fused as the score stage fuses them),
@@ -46,6 +46,7 @@ from ladder import add_decision_set_arguments, decision_queries, excluded_ids  #
 from corpustune.config import RunConfig  # noqa: E402
 from corpustune.data.beir import Qrels  # noqa: E402
 from corpustune.data.corpus import read_passages  # noqa: E402
+from corpustune.evaluate.graded import pooled_passages, teacher_graded_qrels, teacher_ranking  # noqa: E402
 from corpustune.evaluate.metrics import per_query  # noqa: E402
 from corpustune.evaluate.paired import paired_difference  # noqa: E402
 from corpustune.evaluate.publish import POOLED, query_sets  # noqa: E402
@@ -56,15 +57,10 @@ from corpustune.parallel import init_distributed  # noqa: E402
 from corpustune.pipeline.artifacts import load_config  # noqa: E402
 from corpustune.retrieve import Run  # noqa: E402
 from corpustune.retrieve.encode import EmbeddingCache, load_encoder  # noqa: E402
-from corpustune.retrieve.fusion import ranked  # noqa: E402
 from corpustune.retrieve.search import DenseRetriever, DenseSettings  # noqa: E402
-from corpustune.teach.cache import ScoreCache  # noqa: E402
-from corpustune.teach.ensemble import combine_flat  # noqa: E402
-from corpustune.teach.stage import teacher_scores  # noqa: E402
 from corpustune.train.interpolate import interpolated_model  # noqa: E402
 
 MEASURE = "nDCG@10"
-POOL_DEPTH = 10
 RULES = ("source", "teacher-pooled", "teacher-graded")
 
 
@@ -77,33 +73,6 @@ def teacher_pooled_qrels(source: Qrels, teacher: dict[str, dict[str, float]]) ->
         bar = max(teacher[q][p] for p in judged)
         qrels[q] = {**{p: 1 for p, s in teacher[q].items() if s >= bar}, **{p: 1 for p in judged}}
     return qrels
-
-
-def teacher_graded_qrels(teacher: dict[str, dict[str, float]]) -> Qrels:
-    """Grades from the teacher's ranking of each query's pool: rank 1 -> 3, ranks 2-3 -> 2,
-    ranks 4-10 -> 1 (ties broken by passage id, so the grades do not depend on pool order)."""
-    qrels = {}
-    for q, scores in teacher.items():
-        order = sorted(scores, key=lambda p: (-scores[p], p))[:POOL_DEPTH]
-        qrels[q] = {p: 3 if i == 0 else 2 if i < 3 else 1 for i, p in enumerate(order)}
-    return qrels
-
-
-def fused_teacher_scores(config: RunConfig, run: Path, passages, queries: dict[str, str],
-                         pool: dict[str, list[str]], cache_dir: Path, embedding_cache: EmbeddingCache
-                         ) -> dict[str, dict[str, float]]:
-    """query id -> pooled passage id -> the run's teachers' scores, fused as the score stage fuses them."""
-    by_id = {p.id: p for p in passages}
-    lists = list(pool)
-    pairs = [(queries[q], by_id[p].full_text()) for q in lists for p in pool[q]]
-    passage_ids = [p for q in lists for p in pool[q]]
-    context, cache = init_distributed(), ScoreCache(cache_dir)
-    per_teacher = teacher_scores(pairs, passage_ids, config.score, passages, cache, context, run=run,
-                                 embedding_cache=embedding_cache)
-    cache.close()
-    fused = combine_flat(per_teacher, [len(pool[q]) for q in lists], [t.weight for t in config.score.teachers],
-                         config.score.ensemble_normalization)
-    return {q: dict(zip(pool[q], map(float, scores))) for q, scores in zip(lists, fused)}
 
 
 def retrieve(passages, model, settings: DenseSettings, cache: EmbeddingCache, queries: dict[str, str]) -> Run:
@@ -191,9 +160,9 @@ def main() -> None:
             heldout_runs[key] = retrieve(passages, model, settings, cache, heldout_texts)
             print(f"  encoded {key} ({(time.perf_counter() - started) / 60:.1f} min)", flush=True)
 
-    pool = {q: sorted(set(heldout["qrels"][q]) | {p for run in heldout_runs.values() for p in ranked(run[q])[:POOL_DEPTH]})
-            for q in heldout["qrels"]}
-    teacher = fused_teacher_scores(config, args.run, passages, heldout_texts, pool, args.out / "score-cache", cache)
+    pool = pooled_passages(heldout["qrels"], heldout_runs.values())
+    teacher = teacher_ranking(pool, heldout_texts, passages, config.score, init_distributed(), run=args.run,
+                              cache_dir=args.out / "score-cache", embedding_cache=cache)
     rule_qrels = {"source": heldout["qrels"], "teacher-pooled": teacher_pooled_qrels(heldout["qrels"], teacher),
                   "teacher-graded": teacher_graded_qrels(teacher)}
 

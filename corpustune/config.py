@@ -79,6 +79,12 @@ class SelectConfig(BaseModel):
         "evaluation split); otherwise the held-out synthetic queries decide.",
     )
     measure: str = Field("nDCG@10", description="The ir-measures measure that decides.")
+    judge: Literal["teacher", "source"] = Field(
+        "teacher", description="How the held-out synthetic queries grade a model when they decide: teacher = the "
+        "run's teachers (score.teachers) rank each query's pool (its source passage and every weight's top 10), "
+        "grade 3 for their first, 2 for ranks 2-3, 1 for ranks 4-10 (corpustune.evaluate.graded); source = the "
+        "source passage is the one relevant passage. A human dev split is graded by its qrels either way.",
+    )
     answerable_min_overlap: int = Field(
         1, ge=0, description="Held-out queries sharing fewer content words with their passage (or more with a "
         "few-shot example of their prompt) are dropped from every held-out set.",

@@ -117,8 +117,9 @@ def run_with_tuned(root: Path, base_path: Path, reverse_teacher: bool) -> tuple[
                         teacher_temperature=0.1)
     work, model_dir = layout.arm_dirs("listwise", main=True)
     Trainer(train, examples, [], {p.id: p for p in TINY_PASSAGES}, work, model_dir, show_progress=False).train()
+    # BM25 is the teacher that grades the held-out queries (select.judge: teacher): no model to load
     config = RunConfig.model_validate({"data": {"path": str(data)}, "train": train.model_dump(),
-                                       "generate": {"few_shot_count": 0}})
+                                       "generate": {"few_shot_count": 0}, "score": {"teachers": [{"kind": "bm25"}]}})
     return run, config
 
 
@@ -129,14 +130,15 @@ def weak_student(tmp_path_factory):
     return build_tiny_biencoder(tmp_path_factory.mktemp("weak"), _vocabulary_texts(), seed=2)
 
 
+@pytest.mark.parametrize("judge", ["teacher", "source"])
 @pytest.mark.parametrize("reverse_teacher", [True, False], ids=["made-worse", "made-better"])
 def test_the_gate_publishes_the_base_when_tuning_hurt_and_the_tuning_when_it_helped(
-        tmp_path, weak_student, reverse_teacher):
+        tmp_path, weak_student, reverse_teacher, judge):
     from sentence_transformers import SentenceTransformer
 
     base_path = weak_student
     run, config = run_with_tuned(tmp_path, base_path, reverse_teacher)
-    curve = select_run(run, TINY_PASSAGES, config)
+    curve = select_run(run, TINY_PASSAGES, with_select(config, judge=judge))
     tuned_vs_base = next(p for p in curve["selection"]["curve"] if p["weight"] == 1.0)["versus_base"]
     published = SentenceTransformer(str(RunLayout(run).model_dir), device="cpu")
     base = SentenceTransformer(str(base_path), device="cpu")
@@ -152,6 +154,55 @@ def test_the_gate_publishes_the_base_when_tuning_hurt_and_the_tuning_when_it_hel
         assert curve["published_weight"] > 0.0 and "Published the interpolation" in curve["verdict"]
         assert not np.allclose(published.encode(texts), base.encode(texts))
     assert curve["decided_on"] == "held-out synthetic" and curve["answerable"]["kept"] == len(QUERIES)
+    assert ("graded by the teacher" in curve["verdict"]) == (judge == "teacher")
+    assert (curve["judge"] is None) == (judge == "source")
+
+
+def test_teacher_grades_follow_the_teachers_ranking_of_a_pool_of_the_sources_and_every_top_10():
+    from corpustune.evaluate.graded import pooled_passages, teacher_graded_qrels
+
+    runs = [{"q": {f"a{i}": 20.0 - i for i in range(12)}}, {"q": {"b": 5.0, "a0": 4.0}}, {}]
+    assert pooled_passages({"q": {"s": 1}}, runs) == {"q": sorted({"s", "b"} | {f"a{i}" for i in range(10)})}
+    scores = {"q": {"x": 0.1, "y": 0.9, "z": 0.5, "w": 0.5, **{f"n{i}": -float(i) for i in range(10)}}}
+    # y, then the tie w / z in id order, then x and n0 ... n5: ten graded, n6 ... n9 left out
+    assert teacher_graded_qrels(scores) == {"q": {"y": 3, "w": 2, "z": 2, "x": 1, **{f"n{i}": 1 for i in range(6)}}}
+
+
+def test_the_teacher_judge_scores_every_weight_against_the_grades_of_the_teachers_ranking(tmp_path, weak_student):
+    from sentence_transformers import SentenceTransformer
+
+    from corpustune.teach.lexical import BM25Teacher
+
+    run, config = run_with_tuned(tmp_path, weak_student, reverse_teacher=False)
+    curve = select_run(run, TINY_PASSAGES, config)
+    source = select_run(run, TINY_PASSAGES, with_select(config, judge="source"))
+    assert "graded by the teacher" in curve["verdict"] and [t["kind"] for t in curve["judge"]["teachers"]] == ["bm25"]
+    # the reference: six passages, so every weight's top 10 pools the whole corpus; an in-memory
+    # BM25 scores every pair by text, grades 3 / 2 / 1 by its ranking, nDCG@10 with linear gains
+    texts = [p.full_text() for p in TINY_PASSAGES]
+    bm25 = BM25Teacher(TINY_PASSAGES)
+    tuned = SentenceTransformer(str(RunLayout(run).arm_dirs("listwise", main=True)[1]), device="cpu")
+    base = SentenceTransformer(str(weak_student), device="cpu")
+    normalize = base.similarity_fn_name == "cosine"
+    for weight, judged in curve["judge"]["per_query"].items():
+        a = float(weight)
+        model = base if a == 0.0 else tuned if a == 1.0 else interpolated_model(base, tuned, a)
+        passage_vectors = model.encode(texts, normalize_embeddings=normalize)
+        for q, text, _ in QUERIES:
+            teacher = bm25.score([(text, t) for t in texts])
+            order = sorted(range(len(texts)), key=lambda j: (-teacher[j], TINY_PASSAGES[j].id))
+            grade = {order[0]: 3, order[1]: 2, order[2]: 2} | {j: 1 for j in order[3:10]}
+            student = passage_vectors @ model.encode([text], normalize_embeddings=normalize)[0]
+            ranking = np.argsort(-student, kind="stable")[:10]
+            dcg = sum(grade.get(j, 0) / np.log2(i + 2) for i, j in enumerate(ranking))
+            ideal = sum(g / np.log2(i + 2) for i, g in enumerate(sorted(grade.values(), reverse=True)))
+            assert judged[q] == pytest.approx(dcg / ideal, abs=1e-6), (weight, q)
+    decided = {float(a): np.array(list(v.values())) for a, v in curve["judge"]["per_query"].items()}
+    assert curve["selection"] == choose_weight(decided).to_json()
+    # the source rule grades the same rankings by the source passage alone: other values, the same runs
+    assert source["judge"] is None and source["per_query"] == curve["per_query"]
+    assert any(curve["judge"]["per_query"][a] != source["per_query"][a]["held-out synthetic"]["nDCG@10"]
+               for a in curve["judge"]["per_query"])
 
 
 def test_with_nothing_to_decide_on_the_base_is_published_and_the_run_says_why(tmp_path, weak_student):
@@ -236,8 +287,16 @@ def test_evaluation_runs_the_arms_on_the_selection_subcorpus_and_the_report_says
     for evaluated in results["sets"]:
         assert evaluated["results"]["infonce"] == evaluated["results"]["tuned"], evaluated["name"]
     (run / TIMINGS_FILE).write_text(json.dumps({"stages": [], "total_seconds": 0}))  # the pipeline's, not run here
-    notes = collect_report_data(run, config).notes
-    assert any(f"sub-corpus of {curve['corpus']['passages']} of the corpus's 20 passages" in n for n in notes)
+    report = collect_report_data(run, config)
+    assert any(f"sub-corpus of {curve['corpus']['passages']} of the corpus's 20 passages" in n for n in report.notes)
+    # the curve that decided is the teacher-graded one, its points the means of curve.json's `judge`
+    [deciding] = [c for c in report.publication.curves if c.deciding]
+    assert deciding.name == "held-out synthetic, graded by the teacher"
+    assert deciding.points == [(float(a), pytest.approx(np.mean(list(v.values()))))
+                               for a, v in sorted(curve["judge"]["per_query"].items(), key=lambda i: float(i[0]))]
+    assert report.settings["query types"] == "question, claim, title, keywords, web, web_fewshot"
+    subset = RunConfig.model_validate(config.model_dump() | {"generate": {"few_shot_count": 0, "types_per_passage": 2}})
+    assert collect_report_data(run, subset).settings["query types"].endswith("(2 a training passage, drawn per passage)")
     layout.select_subcorpus.unlink()
     with pytest.raises(InputError, match="subcorpus.json: missing.*run the select stage again"):
         evaluate_run(run, passages, config)
@@ -272,7 +331,7 @@ def test_selection_on_two_gloo_ranks_equals_one_process(tmp_path, two_students):
         shutil.copytree(other, layout.arm_dirs("listwise", main=True)[1])  # the "tuned" student
         config = RunConfig.model_validate({"data": {"path": str(data)}, "generate": {"few_shot_count": 0},
                                            "train": {"model": str(base), "loss": "listwise"},
-                                           "select": {"corpus": "full"}})
+                                           "select": {"corpus": "full"}, "score": {"teachers": [{"kind": "bm25"}]}})
         runs[name] = (run, config)
     select_run(*runs["one"][:1], TINY_PASSAGES + FILLER, runs["one"][1])
     settings = tmp_path / "config.json"
@@ -284,6 +343,7 @@ def test_selection_on_two_gloo_ranks_equals_one_process(tmp_path, two_students):
     assert done.returncode == 0, done.stderr[-3000:]
     one, two = (json.loads(RunLayout(runs[n][0]).select_curve.read_text()) for n in ("one", "two"))
     assert one["per_query"] == two["per_query"] and one["published_weight"] == two["published_weight"]
+    assert one["judge"] == two["judge"] and one["selection"] == two["selection"]  # rank 0's grades on every rank
     pooled = [by_set["held-out synthetic"]["nDCG@10"] for by_set in one["per_query"].values()]
     assert len({v for values in pooled for v in values.values()}) > 1  # rankings that differ were compared
 
@@ -304,7 +364,8 @@ def test_the_select_command_runs_select_and_evaluate_and_says_which_corpus(tmp_p
     write_qrels(layout.heldout_type_qrels("question"), {q: {source: 1} for q, _, source in QUERIES})
     shutil.copytree(other, layout.arm_dirs("listwise", main=True)[1])
     settings = ["--set", f"train.model={base}", "--set", "train.loss=listwise", "--set", "generate.few_shot_count=0",
-                "--set", "select.sub_top_k=1", "--set", "select.sub_distractors=0"]
+                "--set", "select.sub_top_k=1", "--set", "select.sub_distractors=0",
+                "--set", "score.teachers=[{kind: bm25}]"]
     result = CliRunner().invoke(app, ["select", "--data", str(data), "--out", str(run), "--corpus", "sub", *settings])
     assert result.exit_code == 0, result.output
     curve, results = (json.loads(path.read_text()) for path in (layout.select_curve, layout.eval_results))

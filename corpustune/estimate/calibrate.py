@@ -98,7 +98,8 @@ def calibrate(config: RunConfig, passages: list[Passage], work: Workload, runnin
         if _corpus_cached(loaded[key], passages, prompt):
             rates.encoders[key].cached_prompts.add(prompt)
     loaded.clear()
-    if "score" in running:
+    # the select stage's teachers grade the held-out queries (select.judge: teacher)
+    if "score" in running or ("select" in running and config.select.judge == "teacher"):
         pairs = None if "mine" in running or not _has_lists(run_dir) else (lambda: _run_pairs(run_dir, passages))
         rates.teachers = [_teacher(spec, sample, config.mine.list_size, run_dir, pairs)
                           for spec in config.score.teachers]

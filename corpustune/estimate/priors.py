@@ -45,3 +45,13 @@ QUERY_TOKENS = 24
 
 REPORT_SECONDS = 15.0
 """The report stage: figures and two files (about 10 s on the 2-core machine)."""
+
+JUDGE_POOL_PAIRS = 536 / 40
+"""Pooled (held-out query, passage) pairs per held-out query that the teachers grade in the select
+stage (`select.judge: teacher`): the source passage and the top 10 of each of 3 weights overlap
+mostly. The SciFact run of 2026-12-06 (260 passages, 2 types each) pooled 536 pairs for 40 held-out
+queries; cranfield's of the same day 416 for 31 (13.4 both)."""
+
+JUDGE_DISTINCT_PASSAGES = 343 / 536
+"""Distinct passages per pooled pair, for bi-encoder teachers: the held-out queries of one source
+passage (its types) pool nearly the same passages. 343 of the 536 above (cranfield: 241 of 416)."""

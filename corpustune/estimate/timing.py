@@ -7,7 +7,8 @@ tokens, plus BM25 indexing; scoring = per teacher load + uncached pairs x second
 training = load + steps x seconds per step (the calibration step scaled to the run's step,
 `priors.DISTINCT_SLOT_FRACTION`, `priors.GRAD_CACHE_FACTOR`) + dev loss and temperature
 calibration as forward passes; selection and evaluation = one corpus encoding per model that
-the embedding cache cannot give.
+the embedding cache cannot give, and for selection the teachers' grading of the held-out queries'
+pools (`priors.JUDGE_POOL_PAIRS`).
 """
 
 from __future__ import annotations
@@ -170,7 +171,20 @@ def _select(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, 
     shared = {(encoder_key(d.model, d.max_seq_length), d.passage_prompt) for d in config.mine.dense}
     base, reused = _corpus_encoding(rates, train.model, None, train.passage_prompt, shared)
     seconds = 2 * rate.load_s + base + (len(weights) - 1) * rate.corpus_tokens * rate.s_per_token
+    if _judged_by_teacher(config, work):
+        pairs = work.heldout_queries * priors.JUDGE_POOL_PAIRS
+        text += f"; the teachers grade ~{round(pairs):,} pooled pairs"
+        for spec, rate in zip(config.score.teachers, rates.teachers):
+            distinct = priors.JUDGE_DISTINCT_PASSAGES if spec.kind == "biencoder" else 1.0
+            seconds += rate.load_s + pairs * distinct * rate.s_per_pair
     return text, "the base model's corpus embeddings (cache)" if reused else "nothing", seconds
+
+
+def _judged_by_teacher(config: RunConfig, work: Workload) -> bool:
+    """Whether the teachers grade held-out queries in the select stage (they decide, no dev split)."""
+    dev = config.select.dev_split
+    return (config.select.judge == "teacher" and work.heldout_queries > 0
+            and not (dev is not None and _has_split(config, dev)))
 
 
 def _evaluate(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, float]:

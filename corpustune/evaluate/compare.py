@@ -23,23 +23,31 @@ from corpustune.data.records import Passage
 from corpustune.errors import InputError
 from corpustune.evaluate.metrics import per_query
 from corpustune.evaluate.paired import aligned, paired_difference
-from corpustune.evaluate.retrieval import evaluate_queries
 from corpustune.evaluate.sharded import ShardedDenseRetriever
 from corpustune.layout import RunLayout
 from corpustune.parallel import Context
+from corpustune.retrieve import Run
 from corpustune.retrieve.encode import EmbeddingCache
 from corpustune.retrieve.search import DenseSettings
 
 Values = dict[str, dict[str, float]]  # measure -> query id -> value
 
 
-def set_values(retriever, sets: list[dict[str, Any]], *, depth: int, measures: Sequence[str]) -> dict[str, Values]:
-    """Per-query values of one built retriever on each set: set name -> measure -> query id -> value."""
-    values = {}
+def set_runs(retriever, sets: list[dict[str, Any]], *, depth: int) -> dict[str, Run]:
+    """The top `depth` of one built retriever for each set's judged queries: set name -> run."""
+    runs = {}
     for query_set in sets:
-        run = evaluate_queries(retriever, query_set["queries"], query_set["qrels"], depth=depth, measures=measures).run
-        values[query_set["name"]] = per_query(query_set["qrels"], run, measures)
-    return values
+        judged = [query_set["queries"][q] for q in query_set["qrels"] if q in query_set["queries"]]
+        runs[query_set["name"]] = retriever.run([q.id for q in judged], [q.text for q in judged], depth)
+    return runs
+
+
+def set_values(retriever, sets: list[dict[str, Any]], *, depth: int, measures: Sequence[str],
+               runs: dict[str, Run] | None = None) -> dict[str, Values]:
+    """Per-query values of one built retriever on each set: set name -> measure -> query id -> value.
+    `runs`: the sets' runs when the caller has them already (`set_runs`)."""
+    runs = runs if runs is not None else set_runs(retriever, sets, depth=depth)
+    return {s["name"]: per_query(s["qrels"], runs[s["name"]], measures) for s in sets}
 
 
 def evaluate_models(

@@ -4,7 +4,9 @@ For each weight a of `select.weights` the model (1 - a) * base + a * tuned is ev
 query set of the run: the human test split (for the report only; never read by the choice), a
 human dev split when the data folder has one, and the held-out synthetic queries, per type and
 pooled, after dropping those no passage can answer (`answerable`). The weight is chosen on the
-dev split if there is one, else on the pooled held-out queries (`select.choose_weight`), and the
+dev split if there is one, else on the pooled held-out queries (`select.choose_weight`), graded by
+the run's teachers (`select.judge: teacher`, `corpustune.evaluate.graded`) or by their source
+passages (`source`), and the
 model that `select.publish` asks for is written to RUN/model with a card that says what it is.
 Everything measured goes to RUN/select/curve.json, per query too, so evaluation and the report
 pair their differences without encoding the corpus again.
@@ -33,7 +35,8 @@ from corpustune.evaluate.subcorpus import (build_subcorpus, corpus_sentence, eva
                                            uses_subcorpus)
 from corpustune.layout import RunLayout
 from corpustune.models.routed import is_routed
-from corpustune.parallel import Context
+from corpustune.parallel import Context, broadcast
+from corpustune.retrieve import Run
 from corpustune.train.interpolate import interpolated_model
 
 POOLED = "held-out synthetic"
@@ -93,20 +96,25 @@ def prompt_examples(queries, generate_config) -> dict[str, list[str]]:
 
 def evaluate_grid(passages: Sequence[Passage], base, tuned, weights: Sequence[float], sets: list[dict[str, Any]],
                   *, settings, depth: int, measures: Sequence[str], cache,
-                  context: Context | None = None) -> dict[float, dict[str, dict]]:
+                  context: Context | None = None, keep_runs: str | None = None
+                  ) -> tuple[dict[float, dict[str, dict]], dict[float, Run]]:
     """weight -> set name -> measure -> query id -> value, one corpus encoding per weight (under
-    torchrun each rank encodes and searches its slice of `passages`; every rank gets the grid)."""
-    from corpustune.evaluate.compare import set_values
+    torchrun each rank encodes and searches its slice of `passages`; every rank gets the grid), and
+    weight -> the run of the set named `keep_runs` (empty without one)."""
+    from corpustune.evaluate.compare import set_runs, set_values
     from corpustune.evaluate.sharded import ShardedDenseRetriever
 
-    grid = {}
+    grid, kept = {}, {}
     for weight in weights:
         model = base if weight == 0.0 else tuned if weight == 1.0 else interpolated_model(base, tuned, weight)
         retriever = ShardedDenseRetriever(passages, settings, context or Context(), model=model, cache=cache,
                                           show_progress=True)
-        grid[weight] = set_values(retriever, sets, depth=depth, measures=measures)
+        runs = set_runs(retriever, sets, depth=depth)
+        grid[weight] = set_values(retriever, sets, depth=depth, measures=measures, runs=runs)
+        if keep_runs is not None:
+            kept[weight] = runs[keep_runs]
         del retriever  # its passage matrix, before the next weight's is made
-    return grid
+    return grid, kept
 
 
 def evaluation_corpus(run_dir: Path, passages: Sequence[Passage], sets: list[dict[str, Any]], base, tuned, settings,
@@ -174,6 +182,30 @@ def verdict(selection: Selection | None, publish: str, decided_on: str) -> str:
             f"{decided_on} (the smallest weight within one standard error of the best, a = {selection.best:g}).")
 
 
+def judge_by_teacher(run_dir: Path, passages: Sequence[Passage], heldout: dict[str, Any], runs: dict[float, Run],
+                     config, context: Context, embedding_cache) -> dict[str, Any]:
+    """The held-out set's per-query `select.measure` at each weight against the teacher's grades
+    (`corpustune.evaluate.graded`), and how they were made: curve.json's `judge`.
+
+    `runs`: weight -> the held-out set's run; the pool is every weight's top 10. Every rank calls
+    this (the scoring is collective); rank 0's grades go to every rank."""
+    from corpustune.evaluate.graded import POOL_DEPTH, pooled_passages, teacher_graded_qrels, teacher_ranking
+    from corpustune.evaluate.metrics import per_query
+
+    measure = config.select.measure
+    pool = pooled_passages(heldout["qrels"], runs.values())
+    texts = {q: heldout["queries"][q].text for q in pool}
+    ranking = teacher_ranking(pool, texts, passages, config.score, context, run=run_dir,
+                              cache_dir=RunLayout(run_dir).score_cache, embedding_cache=embedding_cache)
+    qrels = broadcast(None if ranking is None else teacher_graded_qrels(ranking), context)
+    return {
+        "rule": "teacher", "pool_depth": POOL_DEPTH, "pooled_pairs": sum(len(p) for p in pool.values()),
+        "pooled_passages": len({p for pooled in pool.values() for p in pooled}),
+        "teachers": [t.model_dump(mode="json") for t in config.score.teachers],
+        "per_query": {str(a): per_query(qrels, run, (measure,))[measure] for a, run in runs.items()},
+    }
+
+
 def select_run(run_dir: Path, passages: Sequence[Passage], config, context: Context | None = None) -> dict[str, Any]:
     """Evaluate the interpolation grid, choose, write RUN/model and RUN/select/curve.json.
 
@@ -204,14 +236,20 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config, context: Cont
     measures = tuple(dict.fromkeys((select.measure, *config.evaluate.measures)))
     cache = EmbeddingCache()
     evaluated, corpus = evaluation_corpus(run_dir, passages, sets, base, tuned, settings, config, cache, context)
-    grid = evaluate_grid(evaluated, base, tuned, weights, sets, settings=settings, depth=config.evaluate.depth,
-                         measures=measures, cache=cache, context=context)
-    selection, decided_on = None, "nothing"
+    by_teacher = deciding is not None and deciding["role"] == "heldout" and select.judge == "teacher"
+    grid, runs = evaluate_grid(evaluated, base, tuned, weights, sets, settings=settings, depth=config.evaluate.depth,
+                               measures=measures, cache=cache, context=context,
+                               keep_runs=deciding["name"] if by_teacher else None)
+    selection, decided_on, judged = None, "nothing", None
     if deciding is not None:
         order = list(deciding["qrels"])
-        selection = choose_weight({a: np.array([grid[a][deciding["name"]][select.measure][q] for q in order])
-                                   for a in weights})
+        values = {a: grid[a][deciding["name"]][select.measure] for a in weights}
         decided_on = f"{deciding['name']} ({len(order)} queries, {select.measure})"
+        if by_teacher:
+            judged = judge_by_teacher(run_dir, passages, deciding, runs, config, context, cache)
+            values = {a: judged["per_query"][str(a)] for a in weights}
+            decided_on = f"{deciding['name']} graded by the teacher ({len(order)} queries, {select.measure})"
+        selection = choose_weight({a: np.array([values[a][q] for q in order]) for a in weights})
     weight = published_weight(selection, select.publish)
     sentence = verdict(selection, select.publish, decided_on)
     model = base if weight == 0.0 else tuned if weight == 1.0 else interpolated_model(base, tuned, weight)
@@ -234,6 +272,7 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config, context: Cont
         "publish": select.publish, "published_weight": weight, "verdict": sentence,
         "index_unchanged": weight == 0.0 or is_routed(tuned),
         "selection": None if selection is None else selection.to_json(),
+        "judge": judged,
         "answerable": answerable.to_json(),
         "corpus": corpus,
         "sets": [{"name": s["name"], "source": s["source"], "role": s["role"], "query_type": s["query_type"],

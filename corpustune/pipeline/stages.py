@@ -129,9 +129,11 @@ def build_stages(config: RunConfig, passages: list[Passage], context: Context | 
     training = config.model_dump(mode="json", include={"train"})
     ablating = config.model_dump(mode="json", include={"train", "ablation"})
     # the few-shot examples the answerable test looks for come from these generation settings
-    selecting = config.model_dump(mode="json", include={"train": True, "select": True, "evaluate": True,
-                                                        "generate": {"types", "few_shot_count", "seed"},
-                                                        "mine": {"bm25_language"}})
+    selecting_fields = {"train": True, "select": True, "evaluate": True,
+                        "generate": {"types", "few_shot_count", "seed"}, "mine": {"bm25_language"}}
+    if config.select.judge == "teacher":  # the teachers grade the held-out queries
+        selecting_fields["score"] = {"teachers", "ensemble_normalization"}
+    selecting = config.model_dump(mode="json", include=selecting_fields)
     evaluation = config.model_dump(mode="json", include={"train", "ablation", "evaluate", "select"})
     human = corpus | human_split_hashes(config)
     return [

@@ -129,7 +129,9 @@ def collect_report_data(run_dir: Path, config, passages: dict[str, Any] | None =
     settings = {
         "corpus": str(config.data.path),
         "generator": f"{config.generate.backend.name}:{config.generate.backend.model}",
-        "query types": ", ".join(config.generate.type_names()),
+        "query types": ", ".join(config.generate.type_names()) + (
+            "" if config.generate.types_per_passage is None
+            else f" ({config.generate.types_per_passage} a training passage, drawn per passage)"),
         "teacher": " + ".join(f"{t.kind}:{t.model or ''}".rstrip(":") for t in config.score.teachers),
         "student": config.train.model,
         "loss": config.train.loss,
@@ -162,7 +164,12 @@ def _publication(run_dir: Path) -> Publication | None:
         for weight, by_set in curve["per_query"].items():
             values = by_set[query_set["name"]][measure]
             points.append((float(weight), sum(values.values()) / len(values)))
-        curves.append(InterpolationCurve(name=query_set["name"], deciding=query_set["name"] == curve["decided_on"],
+        curves.append(InterpolationCurve(name=query_set["name"], points=sorted(points),
+                                         deciding=query_set["name"] == curve["decided_on"] and not curve.get("judge")))
+    if curve.get("judge"):  # the held-out queries graded by the teacher decided
+        points = [(float(weight), sum(values.values()) / len(values))
+                  for weight, values in curve["judge"]["per_query"].items()]
+        curves.append(InterpolationCurve(name=f"{curve['decided_on']}, graded by the teacher", deciding=True,
                                          points=sorted(points)))
     return Publication(weight=curve["published_weight"], verdict=curve["verdict"], measure=measure, curves=curves,
                        index_unchanged=curve.get("index_unchanged", False))
