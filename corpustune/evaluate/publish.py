@@ -6,8 +6,8 @@ human dev split when the data folder has one, and the held-out synthetic queries
 pooled, after dropping those no passage can answer (`answerable`). The weight is chosen on the
 dev split if there is one, else on the pooled held-out queries (`select.choose_weight`), graded by
 the run's teachers (`select.judge: teacher`, `corpustune.evaluate.graded`) or by their source
-passages (`source`), and the
-model that `select.publish` asks for is written to RUN/model with a card that says what it is.
+passages (`source`), and the model that `select.publish` asks for is written to RUN/model with a
+card that says what it is.
 Everything measured goes to RUN/select/curve.json, per query too, so evaluation and the report
 pair their differences without encoding the corpus again.
 
