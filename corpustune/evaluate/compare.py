@@ -42,11 +42,8 @@ def set_runs(retriever, sets: list[dict[str, Any]], *, depth: int) -> dict[str, 
     return runs
 
 
-def set_values(retriever, sets: list[dict[str, Any]], *, depth: int, measures: Sequence[str],
-               runs: dict[str, Run] | None = None) -> dict[str, Values]:
-    """Per-query values of one built retriever on each set: set name -> measure -> query id -> value.
-    `runs`: the sets' runs when the caller has them already (`set_runs`)."""
-    runs = runs if runs is not None else set_runs(retriever, sets, depth=depth)
+def set_values(sets: list[dict[str, Any]], runs: dict[str, Run], measures: Sequence[str]) -> dict[str, Values]:
+    """Per-query values of each set's run (`set_runs`): set name -> measure -> query id -> value."""
     return {s["name"]: per_query(s["qrels"], runs[s["name"]], measures) for s in sets}
 
 
@@ -75,7 +72,7 @@ def evaluate_models(
             model=model, query_prompt=query_prompt, passage_prompt=passage_prompt, trust_remote_code=trust_remote_code
         )
         retriever = ShardedDenseRetriever(passages, settings, context or Context(), cache=cache, show_progress=True)
-        evaluated[label] = set_values(retriever, sets, depth=depth, measures=measures)
+        evaluated[label] = set_values(sets, set_runs(retriever, sets, depth=depth), measures)
     return evaluated
 
 

@@ -96,25 +96,23 @@ def prompt_examples(queries, generate_config) -> dict[str, list[str]]:
 
 def evaluate_grid(passages: Sequence[Passage], base, tuned, weights: Sequence[float], sets: list[dict[str, Any]],
                   *, settings, depth: int, measures: Sequence[str], cache,
-                  context: Context | None = None, keep_runs: str | None = None
-                  ) -> tuple[dict[float, dict[str, dict]], dict[float, Run]]:
-    """weight -> set name -> measure -> query id -> value, one corpus encoding per weight (under
-    torchrun each rank encodes and searches its slice of `passages`; every rank gets the grid), and
-    weight -> the run of the set named `keep_runs` (empty without one)."""
+                  context: Context | None = None
+                  ) -> tuple[dict[float, dict[str, dict]], dict[float, dict[str, Run]]]:
+    """weight -> set name -> measure -> query id -> value, and weight -> set name -> run, one corpus
+    encoding per weight (under torchrun each rank encodes and searches its slice of `passages`;
+    every rank gets the grid and the runs)."""
     from corpustune.evaluate.compare import set_runs, set_values
     from corpustune.evaluate.sharded import ShardedDenseRetriever
 
-    grid, kept = {}, {}
+    grid, runs = {}, {}
     for weight in weights:
         model = base if weight == 0.0 else tuned if weight == 1.0 else interpolated_model(base, tuned, weight)
         retriever = ShardedDenseRetriever(passages, settings, context or Context(), model=model, cache=cache,
                                           show_progress=True)
-        runs = set_runs(retriever, sets, depth=depth)
-        grid[weight] = set_values(retriever, sets, depth=depth, measures=measures, runs=runs)
-        if keep_runs is not None:
-            kept[weight] = runs[keep_runs]
+        runs[weight] = set_runs(retriever, sets, depth=depth)
+        grid[weight] = set_values(sets, runs[weight], measures)
         del retriever  # its passage matrix, before the next weight's is made
-    return grid, kept
+    return grid, runs
 
 
 def evaluation_corpus(run_dir: Path, passages: Sequence[Passage], sets: list[dict[str, Any]], base, tuned, settings,
@@ -236,17 +234,16 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config, context: Cont
     measures = tuple(dict.fromkeys((select.measure, *config.evaluate.measures)))
     cache = EmbeddingCache()
     evaluated, corpus = evaluation_corpus(run_dir, passages, sets, base, tuned, settings, config, cache, context)
-    by_teacher = deciding is not None and deciding["role"] == "heldout" and select.judge == "teacher"
     grid, runs = evaluate_grid(evaluated, base, tuned, weights, sets, settings=settings, depth=config.evaluate.depth,
-                               measures=measures, cache=cache, context=context,
-                               keep_runs=deciding["name"] if by_teacher else None)
+                               measures=measures, cache=cache, context=context)
     selection, decided_on, judged = None, "nothing", None
     if deciding is not None:
         order = list(deciding["qrels"])
         values = {a: grid[a][deciding["name"]][select.measure] for a in weights}
         decided_on = f"{deciding['name']} ({len(order)} queries, {select.measure})"
-        if by_teacher:
-            judged = judge_by_teacher(run_dir, passages, deciding, runs, config, context, cache)
+        if deciding["role"] == "heldout" and select.judge == "teacher":
+            judged = judge_by_teacher(run_dir, passages, deciding, {a: runs[a][deciding["name"]] for a in weights},
+                                      config, context, cache)
             values = {a: judged["per_query"][str(a)] for a in weights}
             decided_on = f"{deciding['name']} graded by the teacher ({len(order)} queries, {select.measure})"
         selection = choose_weight({a: np.array([values[a][q] for q in order]) for a in weights})
