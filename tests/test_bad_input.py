@@ -417,7 +417,7 @@ CASES = [
          {"c.jsonl": corpus_jsonl()}, check=_no_folder("run")),
     Case("every-passage-held-out", ["run", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--set",
                                     "generate.heldout_count=6", "--set", "generate.heldout_max_fraction=1"], 2,
-         "hold out all 6 sampled passages (generate.max_passages = 150), so none is left to train on",
+         "hold out all 6 sampled passages (generate.max_passages = 400), so none is left to train on",
          {"c.jsonl": corpus_jsonl()}, check=_no_folder("run")),
     Case("no-passage-long-enough", ["generate", "--data", "{tmp}/c.jsonl", "--out", "{tmp}/run", "--set",
                                      "generate.min_passage_chars=1000", *NO_SERVER], 2,

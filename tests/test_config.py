@@ -91,12 +91,21 @@ def test_a_preset_extends_another_and_changes_only_what_it_names(tmp_path, monke
         resolve_config(Path("c.jsonl"), "orphan")
 
 
-def test_laptop_long_is_the_laptop_preset_with_more_passages_and_the_combined_loss():
+def test_laptop_long_is_the_laptop_preset_with_more_passages():
     laptop, longer = resolve_config(Path("c.jsonl"), "laptop"), resolve_config(Path("c.jsonl"), "laptop-long")
-    assert (longer.generate.max_passages, longer.train.loss) == (315, "combined")
+    assert (laptop.generate.max_passages, longer.generate.max_passages) == (400, 600)
     assert longer.generate.model_copy(update={"max_passages": laptop.generate.max_passages}) == laptop.generate
-    assert longer.train.model_copy(update={"loss": laptop.train.loss}) == laptop.train
-    assert longer.model_copy(update={"generate": laptop.generate, "train": laptop.train}) == laptop
+    assert longer.model_copy(update={"generate": laptop.generate}) == laptop
+
+
+def test_the_laptop_preset_trains_the_papers_loss_on_every_list_from_a_subset_of_types():
+    laptop = resolve_config(Path("c.jsonl"), "laptop")
+    teachers = [(t.kind, t.model) for t in laptop.score.teachers]
+    assert teachers == [("bm25", None), ("biencoder", "bge-small")]
+    assert (laptop.score.require_positive_first, laptop.score.top_score_percentile) == (False, None)
+    assert (laptop.train.loss, laptop.train.epochs, laptop.train.listwise_weight, laptop.train.infonce_weight) == (
+        "combined", 3, 1.0, 0.1)
+    assert (laptop.generate.default_count, laptop.generate.types_per_passage) == (1, 2)
 
 
 def test_max_passages_left_unset_is_capped_by_the_training_budget():
@@ -112,7 +121,7 @@ def test_a_given_max_passages_wins_over_the_cap_and_presets_keep_theirs(tmp_path
     assert resolve_config(Path("c.jsonl"), None, (), ("generate.max_passages=12",)).generate.max_passages == 12
     assert resolve_config(Path("c.jsonl"), None, (), ("generate.max_passages=null",)).generate.max_passages is None
     presets = {name: resolve_config(Path("c.jsonl"), name).generate.max_passages for name in preset_names()}
-    assert presets == {"laptop": 150, "laptop-long": 315, "paper": 100000}
+    assert presets == {"laptop": 400, "laptop-long": 600, "paper": 100000}
     # The saved config (RUN/config.yaml) reads back to the same cap, as a value that was given.
     (tmp_path / "saved.yaml").write_text("generate:\n  max_passages: 4367\ntrain:\n  queries_per_step: 8\n")
     assert resolve_config(Path("c.jsonl"), None, [tmp_path / "saved.yaml"]).generate.max_passages == 4367

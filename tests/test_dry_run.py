@@ -102,6 +102,10 @@ def test_dry_run_plans_counts_and_estimates_without_writing(tmp_path, tiny_bienc
         assert [rows[name][1] for name in STAGES] == ["skip", "skip", "rerun"] + ["after"] * 5
         assert "teacher scores from the score cache" in rows["score"][2]
 
+        # one of the two types a training passage: 5 training passages x 1 and the held-out one x 2
+        output = invoke(*arguments, "--set", "generate.types_per_passage=1", "--dry-run")
+        assert "6 of 6 passages (1 held out) x 1 of 2 types (held out: all): 7 calls" in table(output)["generate"][3]
+
 
 def test_plan_tells_skip_run_rerun_resume_and_after_apart(tmp_path):
     def stage(name: str, after: tuple[str, ...] = (), value: int = 1) -> Stage:

@@ -135,7 +135,9 @@ def test_killed_cli_process_resumes_without_duplicates(tmp_path, clean_run, tiny
         command = [
             sys.executable, "-m", "corpustune", "generate", "--data", str(data), "--out", str(out),
             "--backend", "openai", "--model", "scripted", "--base-url", server.base_url, "--types", ",".join(TYPES),
-            "--concurrency", "3", "--batch-passages", "1", "--set", "generate.default_count=1",  # one request per type
+            "--concurrency", "3", "--batch-passages", "1",
+            # one request per type, every type (the laptop preset asks for 2 of them a passage)
+            "--set", "generate.default_count=1", "--set", "generate.types_per_passage=null",
         ]
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120

@@ -56,7 +56,7 @@ def setup(tmp_path_factory):
             "require_positive_first": False, "top_score_percentile": None,
         },
         "train": {
-            # the combined arm (the laptop preset's main arm is InfoNCE) with the preset's auto teacher temperature
+            # the laptop preset's combined arm and auto teacher temperature, on a tiny student
             "model": str(student), "loss": "combined", "list_size": 4, "queries_per_step": 4, "epochs": 2,
             "passage_max_tokens": 64, "checkpoint_every_steps": 1, "dev_fraction": 0.2,
         },

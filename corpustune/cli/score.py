@@ -26,7 +26,7 @@ def command(
     teacher: Annotated[
         list[str] | None,
         Opt("--teacher", help="KIND, KIND:MODEL or KIND:MODEL@WEIGHT; kinds cross-encoder, llm, biencoder, bm25. "
-            "Repeat for an ensemble. Default: bm25 + biencoder:mpnet (z-score fusion)."),
+            "Repeat for an ensemble. Default: the preset's (laptop: bm25 + biencoder:bge-small, z-score fusion)."),
     ] = None,
     max_length: Annotated[int | None, Opt(help="Token limit of cross-encoder / bi-encoder teachers.")] = None,
     positive_filter: Annotated[bool | None, Opt("--positive-filter/--no-positive-filter", help="Keep a query only if the teacher ranks its source first.")] = None,

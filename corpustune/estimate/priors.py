@@ -1,36 +1,36 @@
 """What a dry run cannot measure in a short calibration, taken from a measured run.
 
-The kept fractions come from the laptop preset's SciFact run of 2026-12-03 (docs/results.md, "laptop
-on SciFact: Intel Xeon with AMX": 3 samples per passage and type): 2,700 generated queries kept
-1,244; the retriever filter kept 957 of 1,120 training queries; the teacher's positive-first filter
-kept 886 of those 957 lists (the top-score filter keeps 1 - percentile / 100 of what is left, by its
-definition). Where the run folder already holds a stage's outputs, the dry run counts them instead.
+The kept fractions come from the laptop preset's SciFact run of 2026-12-06 (docs/ladder.md, "R3 a
+subset of the types per passage": 400 passages, 1 query for each of 2 types a training passage and
+all 6 a held-out one): 860 generated queries kept 441; the retriever filter kept 351 of 397 training
+queries. The teacher's positive-first filter, off in the laptop preset, kept 886 of 957 lists in
+the 150-passage run of 2026-12-03 (the top-score filter keeps 1 - percentile / 100 of what is left,
+by its definition). Where the run folder already holds a stage's outputs, the dry run counts them
+instead.
 """
 
-KEPT_PER_CALL = 1244 / 2700
+KEPT_PER_CALL = 441 / 860
 """Generated queries (one per sample) that pass the filters (passage copies, example copies,
 length, duplicates)."""
 
-RETRIEVER_FILTER_KEPT = 957 / 1120
+RETRIEVER_FILTER_KEPT = 351 / 397
 """Training queries whose source passage is in some retriever's top `filter_top_n`."""
 
 POSITIVE_FIRST_KEPT = 886 / 957
 """Lists whose source passage the teacher ranks first."""
 
-DISTINCT_PAIR_PASSAGES = 0.31
+DISTINCT_PAIR_PASSAGES = 2009 / 2808
 """Distinct passages per scored pair, for teachers that embed each distinct text once (bi-encoders).
-The queries of one source passage (its query types and samples) have nearly the same candidates,
-and lists are scored in query order, source by source: the SciFact run of 2026-12-03 (3 queries
-per type) scored 957 lists of 8 from 135 source passages (7.1 lists per source), 7,656 pairs per
-teacher holding 2,363 distinct passages (0.31; with 1 query per type, 2.1 lists per source, it was
-about 0.6). The calibration's lists share nothing."""
+The queries of one source passage have nearly the same candidates, and lists are scored in query
+order, source by source: the laptop run of 2026-12-06 scored 351 lists of 8 from about 270 source
+passages (1.3 lists per source), 2,808 pairs holding 2,009 distinct passages (0.72; with 3 queries
+for each of 6 types, 7.1 lists per source, it was 0.31). The calibration's lists share nothing."""
 
-DISTINCT_SLOT_FRACTION = 0.91
-"""Distinct passages per list slot in a training step (each is encoded once per step). The SciFact
-run of 2026-12-03 trained on 590 lists from 135 source passages in steps of 32 drawn at random,
-so a step holds several lists of one source now and then: 0.91 of the slots of its 57 steps were
-distinct (0.85 with 103 lists from 80 sources on 2026-12-02). The calibration step shares
-nothing."""
+DISTINCT_SLOT_FRACTION = 0.97
+"""Distinct passages per list slot in a training step (each is encoded once per step). The lists of
+the laptop run of 2026-12-06 (351 lists, about 1.3 per source passage) drawn at random in steps of
+32 have 0.97 of their slots distinct (mean over 2,000 simulated steps; 0.91 measured in the
+150-passage run of 2026-12-03, 7 lists per source). The calibration step shares nothing."""
 
 GRAD_CACHE_FACTOR = 4 / 3
 """A step whose texts exceed one chunk encodes them twice (once without a graph, once with

@@ -54,8 +54,11 @@ def estimate_stages(config: RunConfig, plans: list[StagePlan], work: Workload, r
 
 
 def _generate(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, float]:
+    subset = config.generate.types_per_passage
+    types = f"{work.types} types" if subset is None or subset >= work.types else (
+        f"{subset} of {work.types} types (held out: all)")
     text = (f"{work.sampled:,} of {work.passages:,} passages ({work.heldout_passages:,} held out) x "
-            f"{work.types} types: {work.calls:,} calls")
+            f"{types}: {work.calls:,} calls")
     reused = work.calls - work.calls_pending
     reuses = f"{reused:,} calls from the generation log" if reused else "nothing"
     seconds = rates.generate_load_s + work.calls_pending * rates.generate_s_per_call if work.calls_pending else 0.0
