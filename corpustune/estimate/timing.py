@@ -54,9 +54,8 @@ def estimate_stages(config: RunConfig, plans: list[StagePlan], work: Workload, r
 
 
 def _generate(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, float]:
-    subset = config.generate.types_per_passage
-    types = f"{work.types} types" if subset is None or subset >= work.types else (
-        f"{subset} of {work.types} types (held out: all)")
+    subset = config.generate.subset_size(work.types)
+    types = f"{work.types} types" if subset is None else f"{subset} of {work.types} types (held out: all)"
     text = (f"{work.sampled:,} of {work.passages:,} passages ({work.heldout_passages:,} held out) x "
             f"{types}: {work.calls:,} calls")
     reused = work.calls - work.calls_pending

@@ -141,9 +141,14 @@ class GenerateConfig(BaseModel):
         mean over the seeded subsets (each type is in a passage's subset with probability k / n)."""
         names = self.type_names()
         every = sum(self.count_for(name) for name in names)
-        if self.types_per_passage is None or self.types_per_passage >= len(names):
-            return float(every)
-        return every * self.types_per_passage / len(names)
+        k = self.subset_size(len(names))
+        return float(every) if k is None else every * k / len(names)
+
+    def subset_size(self, available: int) -> int | None:
+        """How many of `available` types a training passage draws: `types_per_passage` where it is
+        smaller than `available`, else None (every passage gets them all)."""
+        k = self.types_per_passage
+        return k if k is not None and k < available else None
 
     def type_names(self) -> tuple[str, ...]:
         """`types`, and the `examples` type when `example_queries` is set."""

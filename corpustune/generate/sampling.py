@@ -103,8 +103,8 @@ def passage_types(passage: Passage, types: list[QueryType], config: GenerateConf
     `types_per_passage`; otherwise the `types_per_passage` types of smallest seeded hash of
     (seed, passage, type name), so each passage draws its own subset and adding a type to the
     list changes a passage's subset only where the new type ranks in it."""
-    k = config.types_per_passage
-    if heldout or k is None or k >= len(types):
+    k = config.subset_size(len(types))
+    if heldout or k is None:
         return list(types)
     ranked = sorted(types, key=lambda t: stable_seed(config.seed, passage.id, t.name, "subset"))
     chosen = {t.name for t in ranked[:k]}
