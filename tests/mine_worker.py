@@ -48,14 +48,14 @@ def main() -> None:
     encoded: list[str] = []
     original = encode_module.encode_batch
 
-    def recording(model, texts, *, prompt="", normalize=True):
+    def recording(model, texts, *, prompt="", normalize=True, bf16=False):
         if prompt == PASSAGE_PROMPT:
             encoded.extend(texts)
-        return original(model, texts, prompt=prompt, normalize=normalize)
+        return original(model, texts, prompt=prompt, normalize=normalize, bf16=bf16)
 
     encode_module.encode_batch = recording
     config = MineConfig(dense=[DenseSettings(model=model, passage_prompt=PASSAGE_PROMPT, query_prompt="query: ",
-                                             tokens_per_batch=48)],
+                                             tokens_per_batch=48, precision="fp32")],  # exact on every CPU
                         depth=8, list_size=5, filter_top_n=None)
     mine_run(run, sharding_corpus(), config, cache=EmbeddingCache(cache, rows_per_block=ROWS_PER_BLOCK))
     (run / f"encoded-{context.rank}.json").write_text(json.dumps(encoded))

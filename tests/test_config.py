@@ -106,6 +106,8 @@ def test_the_laptop_preset_trains_the_papers_loss_on_every_list_from_a_subset_of
     assert (laptop.train.loss, laptop.train.epochs, laptop.train.listwise_weight, laptop.train.infonce_weight) == (
         "combined", 3, 1.0, 0.1)
     assert (laptop.generate.default_count, laptop.generate.types_per_passage) == (1, 2)
+    # the generator reads about what the student reads of a passage (256 tokens), not the default 2,048 characters
+    assert laptop.generate.passage_max_chars == 1100 < resolve_config(Path("c.jsonl")).generate.passage_max_chars
 
 
 def test_max_passages_left_unset_is_capped_by_the_training_budget():

@@ -22,11 +22,11 @@ WORK = Workload(passages=1000, sampled=10, heldout_passages=2, types=2, calls=20
                 pending_passages=[], train_queries=16, heldout_queries=4, lists=16, pairs=64, kept_lists=15,
                 training_lists=12, dev_lists=3, steps_per_epoch=3, epochs=1)
 CORPUS = CorpusMeasure(passages=1000, resident_bytes=500_000, words_per_passage=50, distinct_words_per_passage=40)
-MODELS = {"m@default": ModelSize(dimension=32, parameter_bytes=1_000_000)}
+MODELS = {"m@default:auto": ModelSize(dimension=32, parameter_bytes=1_000_000)}
 
 
 def test_memory_is_the_largest_stage_by_hand():
-    footprint = estimate_footprint(CONFIG, WORK, CORPUS, MODELS, STAGES, {"m@default": 3})
+    footprint = estimate_footprint(CONFIG, WORK, CORPUS, MODELS, STAGES, {"m@default:auto": 3})
     # each stage: the runtime (700,000,000) and the corpus (500,000), and
     # mine: 1,000 x 32 x 4 embeddings + 1,000,000 model + BM25 (1,000 x 40 terms x 8 + 1,000 x 50 tokens
     # x 8) + the tokenized corpus (1,000 x 50 words x 450) + a search block of 16 queries x 1,000 x 4
@@ -43,7 +43,7 @@ def test_memory_is_the_largest_stage_by_hand():
 
 
 def test_disk_items_by_hand():
-    disk = estimate_footprint(CONFIG, WORK, CORPUS, MODELS, STAGES, {"m@default": 3}).disk
+    disk = estimate_footprint(CONFIG, WORK, CORPUS, MODELS, STAGES, {"m@default:auto": 3}).disk
     assert disk["embedding cache"] == 3 * 1000 * 32 * 4
     assert disk["BM25 index"] == 1000 * 40 * 8
     assert disk["generated queries"] == pytest.approx(20 * 461.5, abs=2)  # 462 bytes per call
@@ -56,17 +56,17 @@ def test_disk_items_by_hand():
 
 
 def test_corpus_encodings_count_what_the_cache_lacks():
-    rates = Rates(encoders={"m@default": EncoderRate(0.0, 0.0, 0.0, MODELS["m@default"])})
+    rates = Rates(encoders={"m@default:auto": EncoderRate(0.0, 0.0, 0.0, MODELS["m@default:auto"])})
     # mining encodes with m; select's base is that encoding, then 4 other weights (0.25 .. 1); evaluate:
     # the infonce arm once
-    assert corpus_encodings(CONFIG, WORK, rates, STAGES) == {"m@default": 6}
-    rates.encoders["m@default"].cached_prompts.add("")
-    assert corpus_encodings(CONFIG, WORK, rates, STAGES) == {"m@default": 5}
+    assert corpus_encodings(CONFIG, WORK, rates, STAGES) == {"m@default:auto": 6}
+    rates.encoders["m@default:auto"].cached_prompts.add("")
+    assert corpus_encodings(CONFIG, WORK, rates, STAGES) == {"m@default:auto": 5}
     assert corpus_encodings(CONFIG, WORK, rates, {"report"}) == {}
 
 
 def test_a_run_that_does_not_fit_is_warned_about(tmp_path):
-    footprint = estimate_footprint(CONFIG, WORK, CORPUS, MODELS, STAGES, {"m@default": 3})
+    footprint = estimate_footprint(CONFIG, WORK, CORPUS, MODELS, STAGES, {"m@default:auto": 3})
     # peak 726,272,000 bytes in select; disk 384,000 + 320,000 + ... + 10,930,000 bytes
     assert fit_warnings(footprint, memory_limit=10**9, disk_limit=10**9, out=tmp_path) == []
     assert fit_warnings(footprint, memory_limit=None, disk_limit=None, out=tmp_path) == []
@@ -107,7 +107,7 @@ def test_the_embedding_cache_check_streams_the_corpus(tiny_biencoder_path):
     expected = EmbeddingCache().path(model, [p.full_text() for p in passages])
     tracemalloc.start()
     try:
-        cached = _corpus_cached(model, passages, "")
+        cached = _corpus_cached(model, passages, "", False)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -84,3 +84,25 @@ def test_dense_and_fused_retrievers_return_k_passages(tiny_model, tiny_passages)
     assert len(run["q"]) == 4
     fused = FusedRetriever([BM25Retriever(tiny_passages), dense]).run(["q"], ["coffee liver"], k=4)
     assert len(fused["q"]) == 4 and max(fused["q"], key=fused["q"].get) == "d5"
+
+
+def test_bf16_encoding_is_autocast_close_to_fp32_and_cached_apart(tiny_model, tiny_passages, tmp_path):
+    texts = [p.full_text() for p in tiny_passages]
+    fp32 = encode(tiny_model, texts)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # sentence-transformers' own encode, same autocast
+        reference = tiny_model.encode(texts, convert_to_tensor=True).float().numpy()
+    ours = encode(tiny_model, texts, bf16=True)
+    # bf16 keeps 8 significant bits (a relative rounding of at most 2**-9 per product input); through
+    # two layers, pooling and the norm, unit vectors of 32 dimensions move by a few 2**-8 at most
+    np.testing.assert_allclose(ours, reference, atol=4 * 2**-8)
+    np.testing.assert_allclose(ours, fp32, atol=4 * 2**-8)
+    assert np.abs(ours - fp32).max() > 1e-6  # the products did run in bf16
+    cache = EmbeddingCache(tmp_path)
+    assert cache.path(tiny_model, texts, bf16=True) != cache.path(tiny_model, texts)
+    np.testing.assert_array_equal(cache.encode(tiny_model, texts, bf16=True), ours)
+    np.testing.assert_array_equal(cache.encode(tiny_model, texts), fp32)
+    assert len(list(tmp_path.glob("*.npy"))) == 2
+    forced = DenseRetriever(tiny_passages, DenseSettings(precision="bf16"), model=tiny_model)
+    np.testing.assert_array_equal(forced.passage_embeddings, ours)
+    exact = DenseRetriever(tiny_passages, DenseSettings(precision="fp32"), model=tiny_model)
+    np.testing.assert_array_equal(exact.passage_embeddings, fp32)

@@ -118,7 +118,7 @@ def test_evaluating_a_query_tuned_model_reuses_the_base_corpus_embeddings(tiny_b
     assert model_fingerprint(route(tuned, "document")) == model_fingerprint(base)
     assert model_fingerprint(route(tuned, "query")) != model_fingerprint(base)
     cache = EmbeddingCache(tmp_path / "cache")
-    settings = DenseSettings(model=str(tiny_biencoder_path))
+    settings = DenseSettings(model=str(tiny_biencoder_path), precision="fp32")  # exact, on every CPU
     DenseRetriever(TINY_PASSAGES, settings, model=base, cache=cache)
     stored = sorted(cache.folder.iterdir())
     retriever = DenseRetriever(TINY_PASSAGES, settings, model=tuned, cache=cache)

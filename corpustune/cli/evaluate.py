@@ -36,17 +36,21 @@ def command(
     ] = False,
     out: Annotated[Path | None, typer.Option(help="JSON file for the metrics (default corpustune-eval/<name>.json).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write cached passage embeddings.")] = False,
+    precision: Annotated[str, typer.Option(
+        help="auto (bf16 autocast where the CPU or GPU computes bf16 natively, fp32 elsewhere), fp32 or bf16.")] = "auto",
     *,
     corpus: CorpusOptions,
 ) -> None:
     """Retrieve with a model and print nDCG@10, Recall@100 and MRR@10; writes JSON and a TREC run."""
     if retriever not in ("dense", "bm25", "hybrid"):
         raise typer.BadParameter(f"--retriever must be dense, bm25 or hybrid, not {retriever!r}")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise typer.BadParameter(f"--precision must be auto, fp32 or bf16, not {precision!r}")
     settings = RetrieverSettings(
         kind=retriever,  # type: ignore[arg-type]
         dense=DenseSettings(
             model=model, query_prompt=query_prompt, passage_prompt=passage_prompt, max_seq_length=max_seq_length,
-            trust_remote_code=trust_remote_code,
+            trust_remote_code=trust_remote_code, precision=precision,  # type: ignore[arg-type]
         ),
     )
     if retriever != "bm25" and max_seq_length is not None:

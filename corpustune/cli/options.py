@@ -30,7 +30,7 @@ RunFolder = Annotated[
                  help="Run folder; re-running resumes it (under torchrun spell it --out: torchrun claims --run)."),
 ]
 Preset = Annotated[str | None, typer.Option(
-    help="laptop (offline, 2 CPU cores, about 40-60 min), laptop-long (the same, more passages) or paper (GPU, hub models)."
+    help="laptop (offline, 2 CPU cores, about 30-80 min), laptop-long (the same, more passages) or paper (GPU, hub models)."
 )]
 ConfigFile = Annotated[list[Path] | None, typer.Option(
     "--config", help="YAML file overriding any setting (see `corpustune config`); repeat it to merge several files in "

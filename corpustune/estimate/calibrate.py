@@ -24,6 +24,7 @@ from corpustune.config import RunConfig
 from corpustune.data.records import Passage
 from corpustune.estimate.footprint import ModelSize, model_size
 from corpustune.estimate.workload import Workload
+from corpustune.hardware import Precision, use_bf16
 
 SAMPLE_PASSAGES = 32
 """Passages encoded to time an encoder (and BM25 indexing)."""
@@ -84,18 +85,20 @@ def calibrate(config: RunConfig, passages: list[Passage], work: Workload, runnin
         _generation(config, work.pending_passages, rates)
     models = []
     if "mine" in running:
-        models += [(d.model, d.max_seq_length, d.passage_prompt, d.trust_remote_code) for d in config.mine.dense]
+        models += [(d.model, d.max_seq_length, d.precision, d.passage_prompt, d.trust_remote_code)
+                   for d in config.mine.dense]
         if config.mine.bm25:
             rates.bm25_s_per_passage = _bm25(sample, config.mine.bm25_language)
     if running & {"select", "evaluate", "ablation", "train"}:
         train = config.train
-        models.append((train.model, None, train.passage_prompt, train.trust_remote_code))
+        models.append((train.model, None, config.evaluate.precision, train.passage_prompt, train.trust_remote_code))
     loaded = {}
-    for name, max_length, prompt, trust in models:
-        key = encoder_key(name, max_length)
+    for name, max_length, precision, prompt, trust in models:
+        key = encoder_key(name, max_length, precision)
         if key not in rates.encoders:
-            rates.encoders[key], loaded[key] = _encoder(name, max_length, trust, passages, sample)
-        if _corpus_cached(loaded[key], passages, prompt):
+            rates.encoders[key], loaded[key] = _encoder(name, max_length, precision, trust, passages, sample)
+        model, bf16 = loaded[key]
+        if _corpus_cached(model, passages, prompt, bf16):
             rates.encoders[key].cached_prompts.add(prompt)
     loaded.clear()
     # the select stage's teachers grade the held-out queries (select.judge: teacher)
@@ -110,8 +113,9 @@ def calibrate(config: RunConfig, passages: list[Passage], work: Workload, runnin
     return rates
 
 
-def encoder_key(model: str, max_length: int | None) -> str:
-    return f"{model}@{max_length or 'default'}"
+def encoder_key(model: str, max_length: int | None, precision: str) -> str:
+    """Names one way of encoding: model, length limit and precision setting."""
+    return f"{model}@{max_length or 'default'}:{precision}"
 
 
 def _generation(config: RunConfig, pending: Sequence[Passage], rates: Rates) -> None:
@@ -138,35 +142,37 @@ def _generation(config: RunConfig, pending: Sequence[Passage], rates: Rates) -> 
         backend.close()
 
 
-def _encoder(name: str, max_length: int | None, trust: bool, passages: Sequence[Passage],
-             sample: Sequence[Passage]) -> tuple[EncoderRate, object]:
-    """The encoder's rates, and the loaded model (for the cache checks)."""
+def _encoder(name: str, max_length: int | None, precision: Precision, trust: bool, passages: Sequence[Passage],
+             sample: Sequence[Passage]) -> tuple[EncoderRate, tuple[object, bool]]:
+    """The encoder's rates at `precision`, and (for the cache checks) the loaded model and whether
+    it encodes in bf16."""
     from corpustune.retrieve.encode import encode, load_encoder, token_lengths
 
     begin = time.perf_counter()
     model = load_encoder(name, device=None, max_seq_length=max_length, trust_remote_code=trust)
     load = time.perf_counter() - begin
+    bf16 = use_bf16(precision, model.device)
     texts = [p.full_text() for p in sample]
-    encode(model, texts[:2])  # warm-up: first-call allocations
+    encode(model, texts[:2], bf16=bf16)  # warm-up: first-call allocations (and bf16 kernels)
     begin = time.perf_counter()
-    encode(model, texts)
+    encode(model, texts, bf16=bf16)
     seconds = time.perf_counter() - begin
     counted = passages
     if len(passages) > CORPUS_TOKEN_SAMPLE:
         counted = random.Random(0).sample(passages, CORPUS_TOKEN_SAMPLE)
     corpus_tokens = token_lengths(model, [p.full_text() for p in counted]).mean() * len(passages)
     rate = seconds / max(1, int(token_lengths(model, texts).sum()))
-    return EncoderRate(load, rate, float(corpus_tokens), model_size(model)), model
+    return EncoderRate(load, rate, float(corpus_tokens), model_size(model)), (model, bf16)
 
 
-def _corpus_cached(model, passages: Sequence[Passage], prompt: str) -> bool:
+def _corpus_cached(model, passages: Sequence[Passage], prompt: str, bf16: bool) -> bool:
     """Whether the embedding cache already holds the corpus encoded by `model` with `prompt`, intact
     (a damaged entry would be encoded again; a dry run leaves it where it is)."""
     from corpustune.data.sealed import file_problem
     from corpustune.retrieve.encode import EmbeddingCache
 
     # the key hashes the texts one by one: a generator, not a second copy of the corpus
-    path = EmbeddingCache().path(model, (p.full_text() for p in passages), prompt=prompt)
+    path = EmbeddingCache().path(model, (p.full_text() for p in passages), prompt=prompt, bf16=bf16)
     return path.exists() and file_problem(path, (len(passages), model.get_embedding_dimension())) is None
 
 

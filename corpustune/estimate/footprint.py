@@ -135,7 +135,7 @@ def estimate_footprint(config, work, corpus: CorpusMeasure, models: Mapping[str,
     from corpustune.estimate.calibrate import encoder_key
 
     n = corpus.passages
-    student = models.get(encoder_key(config.train.model, None))
+    student = models.get(encoder_key(config.train.model, None, config.evaluate.precision))
 
     def matrix(size: ModelSize | None) -> int:
         return 0 if size is None else n * size.dimension * 4
@@ -154,7 +154,7 @@ def estimate_footprint(config, work, corpus: CorpusMeasure, models: Mapping[str,
         mine = config.mine
         items = {"runtime": RUNTIME_BYTES, "corpus": corpus.resident_bytes}
         for dense in mine.dense:
-            size = models.get(encoder_key(dense.model, dense.max_seq_length))
+            size = models.get(encoder_key(dense.model, dense.max_seq_length, dense.precision))
             items[f"embeddings {dense.model}"] = items.get(f"embeddings {dense.model}", 0) + matrix(size)
             items["models"] = items.get("models", 0) + params(size)
         if mine.bm25:
@@ -195,7 +195,7 @@ def _disk(config, work, running: set[str], models: Mapping[str, ModelSize], enco
         teachers = len(config.score.teachers)
         disk["teacher scores"] = round(work.kept_lists * config.mine.list_size * SCORED_BYTES
                                        + work.pairs * teachers * SCORE_CACHE_BYTES)
-    student = models.get(encoder_key(config.train.model, None))
+    student = models.get(encoder_key(config.train.model, None, config.evaluate.precision))
     if student is not None:
         arms = int("train" in running) + (len(ablation_arms(config.train.loss, config.ablation))
                                           if "ablation" in running else 0)
@@ -226,8 +226,8 @@ def corpus_encodings(config, work, rates, running: set[str]) -> dict[str, int]:
 
     if "mine" in running:
         for dense in config.mine.dense:
-            add(encoder_key(dense.model, dense.max_seq_length), dense.passage_prompt)
-    student = encoder_key(config.train.model, None)
+            add(encoder_key(dense.model, dense.max_seq_length, dense.precision), dense.passage_prompt)
+    student = encoder_key(config.train.model, None, config.evaluate.precision)
     if "select" in running:
         add(student, config.train.passage_prompt)
         add(student, None, len(select_weights(config, work)) - 1)

@@ -64,11 +64,12 @@ def _generate(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str
     return text, reuses, seconds
 
 
-def _corpus_encoding(rates: Rates, model: str, max_length: int | None, prompt: str, shared: set) -> tuple[float, bool]:
+def _corpus_encoding(rates: Rates, model: str, max_length: int | None, precision: str, prompt: str,
+                     shared: set) -> tuple[float, bool]:
     """(seconds, reused) of encoding the corpus with one model; `shared` holds what an earlier
     stage of this run encodes (it is in the embedding cache by then)."""
-    rate = rates.encoders[encoder_key(model, max_length)]
-    key = (encoder_key(model, max_length), prompt)
+    key = (encoder_key(model, max_length, precision), prompt)
+    rate = rates.encoders[key[0]]
     if prompt in rate.cached_prompts or key in shared:
         return 0.0, True
     shared.add(key)
@@ -83,10 +84,11 @@ def _mine(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, fl
             f"{_n(work, work.lists, 'lists')} lists of {mine.list_size}")
     seconds, cached, shared = work.passages * rates.bm25_s_per_passage, [], set()
     for dense in mine.dense:
-        rate = rates.encoders.get(encoder_key(dense.model, dense.max_seq_length))
+        rate = rates.encoders.get(encoder_key(dense.model, dense.max_seq_length, dense.precision))
         if rate is None:
             return text, "nothing", 0.0  # not calibrated: the stage is skipped
-        corpus, reused = _corpus_encoding(rates, dense.model, dense.max_seq_length, dense.passage_prompt, shared)
+        corpus, reused = _corpus_encoding(rates, dense.model, dense.max_seq_length, dense.precision,
+                                           dense.passage_prompt, shared)
         cached += [dense.model] if reused else []
         seconds += rate.load_s + corpus + work.train_queries * priors.QUERY_TOKENS * rate.s_per_token
     reuses = f"cached corpus embeddings of {', '.join(cached)}" if cached else "nothing"
@@ -167,11 +169,12 @@ def _select(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, 
     train = config.train
     weights = select_weights(config, work)
     text = f"{len(weights)} interpolation weights ({', '.join(f'{w:g}' for w in weights)}): one corpus encoding each"
-    rate = rates.encoders.get(encoder_key(train.model, None))
+    rate = rates.encoders.get(encoder_key(train.model, None, config.evaluate.precision))
     if rate is None:
         return text, "nothing", 0.0
-    shared = {(encoder_key(d.model, d.max_seq_length), d.passage_prompt) for d in config.mine.dense}
-    base, reused = _corpus_encoding(rates, train.model, None, train.passage_prompt, shared)
+    shared = {(encoder_key(d.model, d.max_seq_length, d.precision), d.passage_prompt) for d in config.mine.dense}
+    base, reused = _corpus_encoding(rates, train.model, None, config.evaluate.precision, train.passage_prompt,
+                                      shared)
     seconds = 2 * rate.load_s + base + (len(weights) - 1) * rate.corpus_tokens * rate.s_per_token
     if _judged_by_teacher(config, work):
         pairs = work.heldout_queries * priors.JUDGE_POOL_PAIRS
@@ -192,7 +195,7 @@ def _judged_by_teacher(config: RunConfig, work: Workload) -> bool:
 def _evaluate(config: RunConfig, work: Workload, rates: Rates) -> tuple[str, str, float]:
     arms = _ablation_arms(config)
     text = "base, tuned, published" + "".join(f", {arm}" for arm in arms)
-    rate = rates.encoders.get(encoder_key(config.train.model, None))
+    rate = rates.encoders.get(encoder_key(config.train.model, None, config.evaluate.precision))
     if rate is None:
         return text, "the select stage's measurements", 0.0
     seconds = len(arms) * (rate.load_s + rate.corpus_tokens * rate.s_per_token)

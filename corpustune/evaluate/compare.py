@@ -24,6 +24,7 @@ from corpustune.errors import InputError
 from corpustune.evaluate.metrics import per_query
 from corpustune.evaluate.paired import aligned, paired_difference
 from corpustune.evaluate.sharded import ShardedDenseRetriever
+from corpustune.hardware import Precision
 from corpustune.layout import RunLayout
 from corpustune.parallel import Context
 from corpustune.retrieve import Run
@@ -57,6 +58,7 @@ def evaluate_models(
     depth: int = 100,
     measures: Sequence[str] = ("nDCG@10", "R@100"),
     trust_remote_code: bool = False,
+    precision: Precision = "auto",
     context: Context | None = None,
 ) -> dict[str, dict[str, Values]]:
     """Per-query values of each model (label -> path or alias) on each set: label -> set name -> values.
@@ -68,9 +70,8 @@ def evaluate_models(
     cache = EmbeddingCache()
     evaluated: dict[str, dict[str, Values]] = {}
     for label, model in models.items():
-        settings = DenseSettings(
-            model=model, query_prompt=query_prompt, passage_prompt=passage_prompt, trust_remote_code=trust_remote_code
-        )
+        settings = DenseSettings(model=model, query_prompt=query_prompt, passage_prompt=passage_prompt,
+                                 trust_remote_code=trust_remote_code, precision=precision)
         retriever = ShardedDenseRetriever(passages, settings, context or Context(), cache=cache, show_progress=True)
         evaluated[label] = set_values(sets, set_runs(retriever, sets, depth=depth), measures)
     return evaluated
@@ -125,7 +126,7 @@ def evaluate_run(run_dir: Path, passages: Sequence[Passage], config, context: Co
             passages, {arm: str(path) for arm, path in arms.items()}, sets,
             query_prompt=config.train.query_prompt, passage_prompt=config.train.passage_prompt,
             depth=config.evaluate.depth, measures=measures, trust_remote_code=config.train.trust_remote_code,
-            context=context,
+            precision=config.evaluate.precision, context=context,
         )
     recorded = {"base": config.train.model, "tuned": layout.relative(layout.arm_dirs(config.train.loss, True)[1]),
                 "published": layout.relative(layout.model_dir)}

@@ -230,7 +230,7 @@ def select_run(run_dir: Path, passages: Sequence[Passage], config, context: Cont
     base = load_encoder(train.model, device=device, trust_remote_code=train.trust_remote_code)
     tuned = load_encoder(str(tuned_dir), device=device, trust_remote_code=train.trust_remote_code)
     settings = DenseSettings(model=train.model, query_prompt=train.query_prompt, passage_prompt=train.passage_prompt,
-                             trust_remote_code=train.trust_remote_code)
+                             trust_remote_code=train.trust_remote_code, precision=config.evaluate.precision)
     measures = tuple(dict.fromkeys((select.measure, *config.evaluate.measures)))
     cache = EmbeddingCache()
     evaluated, corpus = evaluation_corpus(run_dir, passages, sets, base, tuned, settings, config, cache, context)

@@ -8,6 +8,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from corpustune.data.records import Passage
+from corpustune.hardware import Precision, use_bf16
 from corpustune.models.routed import route
 from corpustune.retrieve import Run
 from corpustune.retrieve.ann import HnswIndex, HnswSettings, uses_hnsw
@@ -34,6 +35,10 @@ class DenseSettings(BaseModel):
     (1,000,000 by default), HNSW above (mining's default)."""
     hnsw: HnswSettings = HnswSettings()
     trust_remote_code: bool = False
+    precision: Precision = "auto"
+    """auto: bf16 autocast where the hardware computes bf16 natively (CPUs with avx512_bf16 or
+    amx_bf16, GPUs with bf16), fp32 elsewhere; fp32 or bf16 force one. Embeddings are float32
+    either way, and the embedding cache keeps the two apart."""
 
 
 class RetrieverSettings(BaseModel):
@@ -81,11 +86,13 @@ class DenseRetriever:
         self.query_model, self.document_model = route(self.model, "query"), route(self.model, "document")
         self.passage_ids = [p.id for p in passages]
         texts = PassageTexts(passages)  # made block by block as they are encoded, never all at once
+        self.bf16 = use_bf16(settings.precision, self.document_model.device)
         options = dict(
             prompt=settings.passage_prompt,
             tokens_per_batch=settings.tokens_per_batch,
             show_progress=show_progress,
             description="encoding passages",
+            bf16=self.bf16,
         )
         self.passage_embeddings = (cache.encode(self.document_model, texts, **options) if cache
                                    else encode(self.document_model, texts, **options))
@@ -100,6 +107,7 @@ class DenseRetriever:
             tokens_per_batch=self.settings.tokens_per_batch,
             show_progress=self._show_progress,
             description="encoding queries",
+            bf16=self.bf16,
         )
 
     def run(self, query_ids: Sequence[str], query_texts: Sequence[str], k: int) -> Run:

@@ -27,7 +27,7 @@ class PassageTable:
 
 
 def base_passage_table(document_model, passages: Sequence[Passage], needed: Collection[str], *, prompt: str,
-                       cache, device: torch.device) -> PassageTable:
+                       cache, device: torch.device, bf16: bool = False) -> PassageTable:
     """The `needed` passages' embeddings by `document_model` (the untouched base model).
 
     The whole corpus is encoded in corpus order through `cache` (an EmbeddingCache): the request a
@@ -35,9 +35,10 @@ def base_passage_table(document_model, passages: Sequence[Passage], needed: Coll
     evaluation later reuses these. The model's own maximum length applies, not
     `train.passage_max_tokens`: the vectors must be the ones the user's index holds. Under
     torchrun, a cache of the process group (`EmbeddingCache.sharded`) has each rank encode a share.
+    `bf16`: encode under bf16 autocast (as mining and evaluation do where `precision: auto` means it).
     """
     vectors = cache.encode(document_model, PassageTexts(passages), prompt=prompt, show_progress=True,
-                           description="base passages")  # (N, d), memory-mapped
+                           description="base passages", bf16=bf16)  # (N, d), memory-mapped
     wanted = set(needed)
     keep = [i for i, p in enumerate(passages) if p.id in wanted]
     rows = {passages[i].id: row for row, i in enumerate(keep)}

@@ -190,7 +190,8 @@ class Trainer:
         needed = {p for example in (*self.train_examples, *self.dev_examples) for p in example.passage_ids}
         self.passage_table = base_passage_table(self.document_model, corpus, needed, prompt=config.passage_prompt,
                                                 cache=EmbeddingCache().sharded(self.context),
-                                                device=self.context.device)
+                                                device=self.context.device,
+                                                bf16=use_bf16(config.precision, self.context.device))
 
     def fixed_passages(self, passage_ids) -> torch.Tensor | None:
         """(P, d) base embeddings of `passage_ids` under query-side tuning, else None (they are encoded)."""
