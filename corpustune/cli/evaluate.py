@@ -6,7 +6,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
@@ -16,6 +16,7 @@ from corpustune.data.beir import QrelsReport, judged_outside_corpus, load_split,
 from corpustune.data.corpus import ReadReport, read_passages
 from corpustune.evaluate.retrieval import evaluate_retriever
 from corpustune.evaluate.trec import write_trec_run
+from corpustune.hardware import Precision
 from corpustune.plural import counted
 from corpustune.retrieve.encode import EmbeddingCache
 from corpustune.retrieve.search import DenseSettings, RetrieverSettings
@@ -44,8 +45,8 @@ def command(
     """Retrieve with a model and print nDCG@10, Recall@100 and MRR@10; writes JSON and a TREC run."""
     if retriever not in ("dense", "bm25", "hybrid"):
         raise typer.BadParameter(f"--retriever must be dense, bm25 or hybrid, not {retriever!r}")
-    if precision not in ("auto", "fp32", "bf16"):
-        raise typer.BadParameter(f"--precision must be auto, fp32 or bf16, not {precision!r}")
+    if precision not in get_args(Precision):
+        raise typer.BadParameter(f"--precision must be {', '.join(get_args(Precision))}, not {precision!r}")
     settings = RetrieverSettings(
         kind=retriever,  # type: ignore[arg-type]
         dense=DenseSettings(
